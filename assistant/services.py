@@ -1,0 +1,109 @@
+"""What the CLI and the app do with a model: summarize mail, draft replies, chat.
+
+No Textual and no torch here; every function takes a ChatModel so tests and the app can
+pass any backend.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from typing import Iterator
+
+from assistant.mail import Message, MailError, Thread, group_threads, parse_message, read_mail
+from assistant.models import ChatModel, complete
+from assistant.tasks import reply as reply_task
+from assistant.tasks import summarize as summarize_task
+from assistant.tasks.guard import scrub_output
+
+
+@dataclass
+class Summary:
+    path: str
+    message_id: str
+    summary: str
+    model: str
+    thread_id: str | None = None
+    messages: int | None = None
+
+    def to_json(self) -> dict:
+        d = {"path": self.path, "message_id": self.message_id, "summary": self.summary, "model": self.model}
+        if self.thread_id:
+            d.update(thread_id=self.thread_id, messages=self.messages)
+        return d
+
+
+def message_from_text(raw: bytes, path: str = "<stdin>") -> Message:
+    """Parse `raw` as an email when it has headers, else treat it as the plain text of one message."""
+    probe = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if any(probe.get(h) for h in ("From", "Subject", "Message-ID", "To", "Date")):
+        parsed = parse_message(raw, path)
+        if isinstance(parsed, Message):
+            return parsed
+    text = raw.decode("utf-8", errors="replace").strip()
+    return Message(path=path, message_id="", body=text)
+
+
+def summarize_message(model: ChatModel, msg: Message, length: str = "short") -> Summary:
+    text = summarize_task.input_text(msg.body or msg.quoted, msg.subject, msg.from_, msg.date, length)
+    messages, payloads = summarize_task.build_messages(text, length)
+    out = complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length])
+    summary = scrub_output(summarize_task.clean(out, length), payloads)
+    return Summary(msg.path, msg.message_id, summary, model.name)
+
+
+def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") -> Summary:
+    if len(thread.messages) == 1:
+        s = summarize_message(model, thread.messages[0], length)
+        s.thread_id, s.messages = thread.thread_id, 1
+        return s
+    text = f"Subject: {thread.subject}\n" + summarize_task.thread_text(
+        [(m.from_, m.date, m.body) for m in thread.messages])
+    messages, payloads = summarize_task.build_messages(text, length, thread=True)
+    out = complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length])
+    summary = scrub_output(summarize_task.clean(out, length), payloads)
+    first = thread.messages[0]
+    return Summary(first.path, first.message_id, summary, model.name, thread.thread_id, len(thread.messages))
+
+
+def summarize_paths(model: ChatModel, paths: list[str], length: str = "short",
+                    threads: bool = False) -> Iterator[Summary | MailError]:
+    """Summaries of every message (or thread) under the paths; broken messages come back as MailError."""
+    items = read_mail(*paths)
+    if not threads:
+        for item in items:
+            yield item if isinstance(item, MailError) else _safe(summarize_message, model, item, length)
+        return
+    good = []
+    for item in items:
+        if isinstance(item, MailError):
+            yield item
+        else:
+            good.append(item)
+    for thread in group_threads(good):
+        yield _safe(summarize_thread, model, thread, length)
+
+
+def _safe(fn, model, item, length):
+    from assistant import AssistantError
+
+    try:
+        return fn(model, item, length)
+    except AssistantError as e:
+        path = item.path if isinstance(item, Message) else item.messages[0].path
+        return MailError(path, str(e))
+
+
+def reply_messages(msg: Message, kb: list[str] | None = None) -> tuple[list[dict], list[str]]:
+    return reply_task.build_messages(msg.body or msg.quoted, msg.subject, kb)
+
+
+def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Iterator[str]:
+    messages, _ = reply_messages(msg, kb)
+    yield from model.stream(messages, max_tokens=reply_task.MAX_TOKENS)
+
+
+def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> str:
+    messages, payloads = reply_messages(msg, kb)
+    return scrub_output(reply_task.clean(complete(model, messages, max_tokens=reply_task.MAX_TOKENS)), payloads)

@@ -1,0 +1,58 @@
+"""`assistant` with no arguments: a terminal app for support chat, mail and models.
+
+    from assistant.tui.app import make_app
+    app = make_app(model=FakeModel())       # tests inject a model; the CLI passes none (lazy load)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from assistant.tui.chat import ChatScreen
+
+
+class AssistantApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "distilled-assistant"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+t", "toggle_dark", "Theme"),
+        Binding("ctrl+m", "mail", "Mail", show=False),
+    ]
+
+    def __init__(self, model=None, model_name: str | None = None, continue_last: bool = False,
+                 mail_path: str | None = None) -> None:
+        super().__init__()
+        self.injected_model = model
+        self.model_name = model_name
+        self.continue_last = continue_last
+        self.mail_path = mail_path
+
+    def on_mount(self) -> None:
+        self.push_screen(ChatScreen(self.injected_model, self.model_name, self.continue_last))
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
+
+    def action_help(self) -> None:
+        from assistant.tui.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_mail(self) -> None:
+        from assistant.tui.mail_screen import MailScreen
+
+        self.push_screen(MailScreen(self.mail_path))
+
+
+def make_app(model=None, model_name: str | None = None, continue_last: bool = False,
+             mail_path: str | Path | None = None) -> AssistantApp:
+    return AssistantApp(model, model_name, continue_last, str(mail_path) if mail_path else None)
+
+
+def run_app(continue_last: bool = False) -> None:
+    make_app(continue_last=continue_last).run()

