@@ -27,3 +27,87 @@ def train(config, overrides, resume, json_progress):
 
     cfg = _load(config, overrides)
     click.echo(str(stage.run(cfg, resume=resume, json_progress=json_progress)), err=json_progress)
+
+
+@cli.command("eval")
+@_config_arg
+@_overrides
+@click.option("--against", multiple=True, help="Also compare with an installed model (name), e.g. the current default.")
+def eval_(config, overrides, against):
+    """Report card: student vs teacher vs untrained base on the held-out split.
+
+    Writes report.md, report.json and PNG plots in <run>/eval/.
+
+    Example usage:
+
+        distill eval configs/summarize.toml
+        distill eval configs/support.toml eval.judge=true eval.judge_examples=30
+    """
+    from assistant import registry
+    from distill import evaluate as stage
+
+    cfg = _load(config, overrides)
+    extra = {}
+    for name in against:
+        e = registry.all_models().get(name)
+        if not e:
+            raise click.ClickException(f"no installed model named {name!r}")
+        extra[name] = (e.path, e.lora_path)
+    out = stage.run(cfg, extra)
+    click.echo((out / "report.md").read_text())
+
+
+@cli.command()
+@_config_arg
+@_overrides
+def export(config, overrides):
+    """Write the trained student as GGUF (LoRA adapter, or merged + quantized) and verify it.
+
+    Example usage:
+
+        distill export configs/summarize.toml
+        distill export configs/summarize.toml export.kind=merged export.quant=Q8_0
+    """
+    from distill import export as stage
+
+    cfg = _load(config, overrides)
+    out = stage.run(cfg)
+    click.echo((out / "export.json").read_text())
+
+
+@cli.command()
+@_config_arg
+@_overrides
+@click.option("--default", "make_default", is_flag=True, help="Make it the default model for its task.")
+@click.option("--to", "dest", type=click.Path(file_okay=False), help="Install into this folder (e.g. assets/NAME to ship it).")
+def install(config, overrides, make_default, dest):
+    """Register the exported student with the assistant (manifest written last)."""
+    from pathlib import Path
+
+    from distill import install as stage
+
+    cfg = _load(config, overrides)
+    out = stage.run(cfg, Path(dest) if dest else None, make_default)
+    click.echo(f"installed {cfg.name} → {out}")
+
+
+@cli.command("run")
+@_config_arg
+@_overrides
+@click.option("--json-progress", is_flag=True, help="JSON lines of progress on stdout (for `assistant retrain`).")
+@click.option("--default", "make_default", is_flag=True, help="Make the result the default for its task.")
+@click.option("--skip-eval", is_flag=True, help="Do not build the report card.")
+def run_all(config, overrides, json_progress, make_default, skip_eval):
+    """Every stage from one config, each skipped when its output is up to date.
+
+    data → teach → train → export → eval → install. Re-running after a kill resumes.
+
+    Example usage:
+
+        distill run configs/summarize.toml
+        distill run my-data.toml train.max_steps=100 --default
+    """
+    from distill import pipeline
+
+    cfg = _load(config, overrides)
+    pipeline.run(cfg, json_progress=json_progress, make_default=make_default, skip_eval=skip_eval)

@@ -21,6 +21,7 @@ class Source:
     target: str = field(default="reference", metadata={"help": "reference (the source's own answer) or teacher"})
     limit: int = field(default=0, metadata={"help": "at most this many examples (0 = all)"})
     weight: float = field(default=1.0, metadata={"help": "repeat factor in the training mix"})
+    inject: float = field(default=0.0, metadata={"help": "share of examples given a prompt injection in the input (target unchanged)"})
     split: str = field(default="auto", metadata={"help": "auto (by hash), train, or val (e.g. a dev file)"})
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
 
@@ -78,6 +79,7 @@ class TrainConfig:
     kd: str = field(default="none", metadata={"help": "none | forward_kl | reverse_kl | jsd"})
     kd_weight: float = field(default=0.5, metadata={"help": "share of the KD loss mixed with the SFT loss"})
     threads: int = 0
+    autocast: str = field(default="bf16", metadata={"help": "bf16 (about 1.45x faster on CPUs with AVX512-BF16) or none"})
 
     def __post_init__(self):
         if self.method not in ("lora", "full"):

@@ -50,7 +50,9 @@ def chat_template(base: str) -> str | None:
     from assistant.gguf_check import read_header
 
     p = resolve_base(base)
-    return read_header(p).metadata.get("tokenizer.chat_template") if p.suffix == ".gguf" else None
+    if p.suffix == ".gguf":
+        return read_header(p).metadata.get("tokenizer.chat_template")
+    return load_tokenizer(base).chat_template
 
 
 def vocabulary(base: str) -> list[str] | None:

@@ -58,6 +58,10 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             if not rec or not rec.get("ok"):
                 continue
             target, topk = rec["output"], rec.get("topk")
+            if ex["task"].startswith("summarize") and topk is None:  # the same cleanup the assistant applies
+                from assistant.tasks.summarize import clean
+
+                target = clean(target, ex["task"].rpartition("-")[2])
         copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
         train += [(ex, target, topk)] * copies
     return train, val
@@ -110,16 +114,20 @@ def collate(row: list[Item]):
     return batch
 
 
-def row_loss(model, batch, kd: str, kd_weight: float):
+def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
+    """SFT loss on the answer tokens (+ KD where the row has teacher top-k); logits only where needed."""
     from distill.losses import LOSSES
 
-    out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"])
-    logits = out.logits[0]
     labels = batch["labels"][0]
-    sft = torch.nn.functional.cross_entropy(logits[:-1], labels[1:], ignore_index=-100)
+    keep = torch.nonzero(labels[1:] != -100).squeeze(-1)  # position p predicts token p+1
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+        out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], logits_to_keep=keep)
+    logits = out.logits[0].float()
+    sft = torch.nn.functional.cross_entropy(logits, labels[keep + 1])
     if kd != "none" and "kd" in batch:
         p, ids, lp = batch["kd"]
-        return (1 - kd_weight) * sft + kd_weight * LOSSES[kd](logits[p], ids, lp), sft
+        rows = torch.searchsorted(keep, p)
+        return (1 - kd_weight) * sft + kd_weight * LOSSES[kd](logits[rows], ids, lp), sft
     return sft, sft
 
 
@@ -243,7 +251,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
         t0, tokens, all_tokens, loss_sum = time.time(), 0, 0, 0.0
         for micro in range(t.grad_accum):
             b = collate(row_for((step * t.grad_accum + micro) * world + rank))
-            loss, sft = row_loss(model, b, t.kd, t.kd_weight)
+            loss, sft = row_loss(model, b, t.kd, t.kd_weight, t.autocast)
             (loss / t.grad_accum).backward()
             tokens += int((b["labels"] != -100).sum())
             all_tokens += b["input_ids"].numel()

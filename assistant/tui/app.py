@@ -32,6 +32,14 @@ class AssistantApp(App):
         self.continue_last = continue_last
         self.mail_path = mail_path
 
+    def model_for(self, task: str):
+        """The model for a task: the injected one (tests), else the registry's choice."""
+        if self.injected_model is not None:
+            return self.injected_model
+        from assistant import registry
+
+        return registry.resolve(self.model_name if task == "chat" else None, task)
+
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(self.injected_model, self.model_name, self.continue_last))
 

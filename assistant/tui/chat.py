@@ -62,9 +62,7 @@ class ChatScreen(Screen):
     # model loading happens in a thread after the first paint
     @work(thread=True, exclusive=True, group="load")
     def load_model(self):
-        from assistant import registry
-
-        model = registry.resolve(self.model_name, "chat")
+        model = self.app.model_for("chat")
         if hasattr(model, "load"):
             model.load()
         return model

@@ -103,9 +103,7 @@ class MailScreen(Screen):
         self.query_one("#summary", Static).update("")
 
     def _model(self, task: str):
-        from assistant import registry
-
-        return registry.resolve(None, task)
+        return self.app.model_for(task)
 
     def action_summarize(self) -> None:
         if self.current:

@@ -1,0 +1,132 @@
+"""Runtime benchmark: the assistant engine vs bare llama-cpp-python, prefix caching, whole-command throughput.
+
+    python bench/runtime.py [--model NAME]
+
+Rows: decode tokens/s through `assistant` vs bare llama-cpp-python on the same GGUF (goal ≥ 0.95);
+time to first token for a ~150-token email with the system prefix cached vs uncached (goal ≤ 0.5 s);
+`assistant summarize --length line` on 30 AESLC dev emails as a whole command (goal ≥ 60 messages/min);
+peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, report  # noqa: E402
+
+
+def decode_speed(model_name: str) -> tuple[float, float]:
+    import llama_cpp
+
+    from assistant import registry
+    from assistant.models import physical_cores
+
+    prompt = [{"role": "user", "content": "Write a long, detailed letter to a customer about a delayed order."}]
+    m = registry.resolve(model_name, "chat")
+    llm = m.load()
+    no_eos = {t: -1e9 for t in {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}}
+
+    def ours():
+        n, first = 0, None
+        for _ in m.stream(prompt, max_tokens=200):
+            n += 1
+            first = first or time.time()
+        return (n - 1) / (time.time() - first)
+
+    # the same engine without our layer: count tokens from the raw generator
+    ours_speed = max(ours() for _ in range(2))
+    text = m.prompt_text(prompt)
+    m.unload()
+    bare = llama_cpp.Llama(str(m.path), lora_path=str(m.lora_path) if m.lora_path else None, n_ctx=2048,
+                           n_threads=physical_cores(), verbose=False)
+    toks = bare.tokenize(text.encode(), add_bos=False, special=True)
+
+    def raw():
+        n, first = 0, None
+        for tok in bare.generate(toks, temp=0.0, reset=True):
+            n += 1
+            first = first or time.time()
+            if n >= 200:
+                break
+        return (n - 1) / (time.time() - first)
+
+    bare_speed = max(raw() for _ in range(2))
+    bare.close()
+    return ours_speed, bare_speed
+
+
+def ttft(model_name: str) -> tuple[float, float, int]:
+    from assistant import registry
+    from assistant.tasks import summarize
+
+    body = json.loads(open(SHARED / "aeslc" / "dev.jsonl").readline())["email_body"]
+    body = (body + " ") * 2
+    m = registry.resolve(model_name, "summarize")
+    llm = m.load()
+    msgs, _ = summarize.build_messages(body[:700], "short")
+    n_tokens = len(llm.tokenize(m.prompt_text(msgs).encode(), add_bos=False, special=True))
+
+    def first_token(reset: bool) -> float:
+        if reset:
+            llm.reset()
+        t0 = time.time()
+        next(iter(m.stream(msgs, max_tokens=8)))
+        return time.time() - t0
+
+    other, _ = summarize.build_messages("A different email entirely, about lunch.", "short")
+    cached = []
+    for _ in range(2):
+        list(m.stream(other, max_tokens=2))  # another email: only the system prefix stays in the KV cache
+        cached.append(first_token(False))
+    uncached = min(first_token(True) for _ in range(2))
+    cached = min(cached)
+    return cached, uncached, n_tokens
+
+
+def whole_command(n: int = 30) -> tuple[float, float]:
+    rows = [json.loads(l) for l in open(SHARED / "aeslc" / "dev.jsonl")][:n]
+    with tempfile.TemporaryDirectory() as d:
+        for r in rows:
+            Path(d, f"{r['id']}.eml").write_text(f"From: someone@example.com\nSubject: \n\n{r['email_body']}\n")
+        t0 = time.time()
+        p = subprocess.run(["assistant", "summarize", d, "--length", "line", "--json", "--no-log"], capture_output=True,
+                           text=True)
+        dt = time.time() - t0
+        assert p.returncode == 0, p.stderr
+        ok = sum(1 for l in p.stdout.splitlines() if "summary" in json.loads(l))
+    return ok / dt * 60, dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="model name (default: the summarize default)")
+    args = ap.parse_args()
+    from assistant import registry
+
+    name = args.model or registry.default_for("summarize")
+    ours, bare = decode_speed(name)
+    cached, uncached, n_tok = ttft(name)
+    per_min, secs = whole_command()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows = [
+        {"measure": "decode tok/s, assistant engine", "value": round(ours, 1), "goal": ""},
+        {"measure": "decode tok/s, bare llama-cpp-python", "value": round(bare, 1), "goal": ""},
+        {"measure": "ratio assistant / bare", "value": round(ours / bare, 3), "goal": ">= 0.95"},
+        {"measure": f"first token, {n_tok}-token email prompt, system prefix cached (s)", "value": round(cached, 3), "goal": "<= 0.5"},
+        {"measure": f"first token, {n_tok}-token email prompt, uncached (s)", "value": round(uncached, 3), "goal": ""},
+        {"measure": "summarize --length line, 30 AESLC dev emails, whole command (msgs/min)", "value": round(per_min, 1), "goal": ">= 60"},
+        {"measure": "peak RSS of this bench process (MB)", "value": round(peak, 1), "goal": "< 400"},
+    ]
+    report("runtime", rows, {"model": name})
+
+
+if __name__ == "__main__":
+    main()

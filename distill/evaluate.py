@@ -1,0 +1,211 @@
+"""Stage 4, `distill eval`: the report card, student vs teacher vs untrained base on held-out items.
+
+    distill eval configs/summarize.toml                 # ROUGE, lengths, format, speed, RSS
+    distill eval configs/support.toml eval.judge=true   # plus pairwise win rates, the teacher as judge
+
+Each system generates in its own process (`distill.generate`), so its peak RSS and decode
+speed are its own; generations are cached in `<run>/eval/<system>.jsonl` and resumable.
+Writes `report.json`, `report.md` and PNG plots (loss curves, score vs speed) in `<run>/eval/`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from assistant.tasks import summarize as summarize_task
+from distill.config import Config
+from distill.data import examples_path, read_examples
+from distill.teach import max_tokens_for
+
+JUDGE_PROMPT = (
+    "You compare two answers to the same task. Task input:\n<<<INPUT\n{input}\nINPUT>>>\n\n"
+    "Answer A:\n<<<A\n{a}\nA>>>\n\nAnswer B:\n<<<B\n{b}\nB>>>\n\n"
+    "Which answer does the task better (accurate, complete, right length and format, no invented facts)? "
+    "Reply with exactly one letter: A, B, or T for a tie."
+)
+
+
+def eval_dir(cfg: Config) -> Path:
+    return cfg.run_dir / "eval"
+
+
+def items(cfg: Config, eval_file: str = "") -> list[dict]:
+    src = cfg.resolve(eval_file) if eval_file else examples_path(cfg)
+    rows = [e for e in read_examples(src) if e.get("split", "val") == "val"]
+    return rows[: cfg.eval.examples]
+
+
+def clean(task: str, text: str) -> str:
+    if task.startswith("summarize"):
+        return summarize_task.clean(text, task.rpartition("-")[2])
+    return text.strip()
+
+
+def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None) -> dict[str, tuple[str, str | None]]:
+    """name → (model GGUF, LoRA GGUF or None)."""
+    from distill.export import export_dir
+    from distill.student import resolve_base
+    from distill.teachers import ensure_teacher
+
+    base = str(resolve_base(cfg.train.base))
+    out: dict[str, tuple[str, str | None]] = {}
+    exp = export_dir(cfg) / "export.json"
+    if "student" in cfg.eval.compare and exp.exists():
+        info = json.loads(exp.read_text())
+        f = str(export_dir(cfg) / info["file"])
+        out["student"] = (base, f) if info["kind"] == "adapter" else (f, None)
+    if "base" in cfg.eval.compare:
+        out["base"] = (base, None)
+    if "teacher" in cfg.eval.compare and not cfg.teach.teacher.startswith("openai:"):
+        out["teacher"] = (str(ensure_teacher(cfg.teach.teacher)), None)
+    out.update(extra or {})
+    return out
+
+
+def generate(name: str, model: str, lora: str | None, prompts: Path, out_dir: Path) -> dict:
+    cmd = [sys.executable, "-m", "distill.generate", model, str(prompts), str(out_dir / f"{name}.jsonl"), "--name", name]
+    if lora:
+        cmd += ["--lora", lora]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{name}: generation failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def rouge(pred: str, refs) -> dict:
+    from rouge_score import rouge_scorer
+
+    refs = refs if isinstance(refs, list) else [refs]
+    sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    scores = [sc.score(r, pred) for r in refs]
+    return {k: 100 * sum(s[k].fmeasure for s in scores) / len(scores) for k in ("rouge1", "rouge2", "rougeL")}
+
+
+_INVENTED = re.compile(r"\b(order|ticket|case|invoice)\s*(number|no\.?|#)?\s*[:#]?\s*\d{5,}", re.I)
+
+
+def format_ok(task: str, text: str, prompt_text: str) -> bool:
+    if task.endswith("-line"):
+        return bool(text) and "\n" not in text and len(text.split()) <= 12
+    if task.endswith("-short"):
+        return bool(text) and len(text.split()) <= 60
+    if task == "reply":
+        invented = [m.group(0) for m in _INVENTED.finditer(text) if m.group(0) not in prompt_text]
+        return len(text.split()) >= 15 and not invented
+    return bool(text)
+
+
+def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: str, n: int) -> dict:
+    """Win rate of system a over b with the teacher as judge, both orders; a tie counts half."""
+    from assistant.models import LlamaCppModel, complete
+    from distill.teachers import ensure_teacher
+
+    path = eval_dir(cfg) / f"judge-{a}-vs-{b}.jsonl"
+    done = {json.loads(l)["key"]: json.loads(l) for l in open(path)} if path.exists() else {}
+    model = LlamaCppModel("judge", ensure_teacher(cfg.teach.teacher), n_ctx=4096)
+    with open(path, "a") as f:
+        for ex in rows[:n]:
+            user = ex["messages"][-1]["content"][:2500]
+            for order in ("ab", "ba"):
+                key = f"{ex['id']}:{order}"
+                if key in done:
+                    continue
+                x, y = (outputs[a][ex["id"]], outputs[b][ex["id"]]) if order == "ab" else (outputs[b][ex["id"]], outputs[a][ex["id"]])
+                verdict = complete(model, [{"role": "user", "content": JUDGE_PROMPT.format(input=user, a=x, b=y)}], max_tokens=3)
+                v = (verdict.strip()[:1] or "T").upper()
+                win = 0.5 if v not in "AB" else float((v == "A") == (order == "ab"))
+                done[key] = {"key": key, "verdict": v, "a_wins": win}
+                f.write(json.dumps(done[key]) + "\n")
+                f.flush()
+    model.unload()
+    wins = [d["a_wins"] for d in done.values()]
+    return {"win_rate": round(100 * sum(wins) / max(1, len(wins)), 1), "judgments": len(wins)}
+
+
+def run(cfg: Config, extra_systems: dict | None = None) -> Path:
+    out = eval_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = items(cfg, cfg.eval.eval_file)
+    prompts = out / "prompts.jsonl"
+    with open(prompts, "w") as f:
+        for ex in rows:
+            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"])}) + "\n")
+    report = {"name": cfg.name, "task": cfg.task, "items": len(rows), "systems": {}}
+    outputs: dict[str, dict] = {}
+    for name, (model, lora) in systems(cfg, extra_systems).items():
+        speed = generate(name, model, lora, prompts, out)
+        gens = {json.loads(l)["id"]: json.loads(l)["output"] for l in open(out / f"{name}.jsonl")}
+        outputs[name] = {ex["id"]: clean(ex["task"], gens.get(ex["id"], "")) for ex in rows}
+        scores = [rouge(outputs[name][ex["id"]], ex["reference"]) for ex in rows]
+        fmt = [format_ok(ex["task"], outputs[name][ex["id"]], ex["messages"][-1]["content"]) for ex in rows]
+        words = [len(outputs[name][ex["id"]].split()) for ex in rows]
+        report["systems"][name] = {
+            **{k: round(sum(s[k] for s in scores) / max(1, len(scores)), 2) for k in ("rouge1", "rouge2", "rougeL")},
+            "mean_words": round(sum(words) / max(1, len(words)), 1), "format_ok": round(100 * sum(fmt) / max(1, len(fmt)), 1),
+            **speed, "model": Path(model).name, "lora": Path(lora).name if lora else None,
+        }
+    if cfg.eval.judge and "student" in outputs:
+        report["judge"] = {f"student_vs_{o}": judge(cfg, rows, outputs, "student", o, cfg.eval.judge_examples)
+                           for o in outputs if o != "student"}
+    if "teacher" in report["systems"] and "student" in report["systems"]:
+        report["speedup_vs_teacher"] = round(report["systems"]["student"]["decode_tok_s"] / report["systems"]["teacher"]["decode_tok_s"], 2)
+    samples = [{"id": ex["id"], "reference": ex["reference"], **{n: outputs[n][ex["id"]] for n in outputs}} for ex in rows[:5]]
+    (out / "report.json").write_text(json.dumps({**report, "samples": samples}, indent=2, ensure_ascii=False))
+    (out / "report.md").write_text(render_markdown(report, samples))
+    plots(cfg, report)
+    return out
+
+
+def render_markdown(report: dict, samples: list[dict]) -> str:
+    lines = [f"# Report card: {report['name']}", "", f"{report['items']} held-out items, never used in training.", "",
+             "| system | ROUGE-1 | ROUGE-2 | ROUGE-L | words | format ok % | decode tok/s | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, s in report["systems"].items():
+        lines.append(f"| {name} | {s['rouge1']} | {s['rouge2']} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} "
+                     f"| {s['decode_tok_s']} | {s['peak_rss_mb']} |")
+    if "speedup_vs_teacher" in report:
+        lines += ["", f"Student decode speed: {report['speedup_vs_teacher']}× the teacher's."]
+    for k, v in report.get("judge", {}).items():
+        lines += ["", f"Judge (teacher, both orders, ties half): {k.replace('_', ' ')}: {v['win_rate']}% over {v['judgments']} judgments."]
+    lines += ["", "![loss](loss.png) ![score vs speed](score_speed.png)", "", "## Samples", ""]
+    for s in samples:
+        lines.append(f"- **{s['id']}** reference: {s['reference'][0] if isinstance(s['reference'], list) else s['reference'][:200]!r}")
+        for k, v in s.items():
+            if k not in ("id", "reference"):
+                lines.append(f"  - {k}: {v[:300]!r}")
+    return "\n".join(lines) + "\n"
+
+
+def plots(cfg: Config, report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = eval_dir(cfg)
+    log = cfg.run_dir / "train" / "log.jsonl"
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    if log.exists():
+        recs = [json.loads(l) for l in open(log)]
+        ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], label="train", lw=0.8)
+        ev = [r for r in recs if "val_loss" in r]
+        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="held-out")
+        ax.legend()
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, s in report["systems"].items():
+        ax.scatter(s["decode_tok_s"], s["rougeL"])
+        ax.annotate(name, (s["decode_tok_s"], s["rougeL"]))
+    ax.set_xlabel("decode tokens/s (this machine)")
+    ax.set_ylabel("ROUGE-L")
+    fig.tight_layout()
+    fig.savefig(out / "score_speed.png", dpi=100)
+    plt.close(fig)

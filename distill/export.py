@@ -1,0 +1,192 @@
+"""Stage 5, `distill export`: the trained student as GGUF for llama.cpp, verified against torch.
+
+    distill export configs/summarize.toml                      # LoRA adapter GGUF (runs on the Q4_1 base)
+    distill export configs/summarize.toml export.kind=merged export.quant=Q8_0
+
+Written on the `gguf` package. A LoRA adapter is stored as pairs `blk.N.<tensor>.weight.lora_a/.lora_b`
+with `adapter.lora.alpha`; a merged model copies the source GGUF's metadata (tokenizer, chat
+template) and writes new tensors, then llama-cpp-python's quantizer makes Q8_0 or Q4_K_M.
+llama's q/k projections are stored in GGUF with rows permuted for its rotary layout
+(transformers un-permutes them on load), so they are permuted back here; for an adapter the
+permutation applies to lora_b, whose rows are the output rows.
+The export is checked: top-1 next-token agreement of the GGUF (llama.cpp) with the torch
+model on held-out prompts must reach `export.min_agreement`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from distill.config import Config
+
+QUANT_TYPES = {"F16": 1, "Q8_0": 7, "Q4_K_M": 15}
+
+
+def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+    """HF rotary layout → GGUF (llama.cpp) layout for q/k rows."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _gguf_name(hf_name: str, n_layers: int) -> str:
+    import gguf
+
+    name = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers).get_name(hf_name, try_suffixes=(".weight", ".bias"))
+    if name is None:
+        raise ValueError(f"no GGUF name for tensor {hf_name}")
+    return name
+
+
+def _heads(config, hf_name: str) -> int | None:
+    if "q_proj" in hf_name:
+        return config.num_attention_heads
+    if "k_proj" in hf_name:
+        return config.num_key_value_heads
+    return None
+
+
+def write_adapter(peft_dir: Path, base_config, out: Path) -> Path:
+    """A peft LoRA folder → a GGUF LoRA adapter that llama.cpp applies on the base (`lora_path`)."""
+    import gguf
+    from safetensors.numpy import load_file
+
+    cfg = json.loads((peft_dir / "adapter_config.json").read_text())
+    tensors = load_file(str(peft_dir / "adapter_model.safetensors"))
+    writer = gguf.GGUFWriter(str(out), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(cfg["lora_alpha"]))
+    n_layers = base_config.num_hidden_layers
+    for key in sorted(tensors):
+        if ".lora_A." not in key:
+            continue
+        a = tensors[key].astype(np.float32)
+        b = tensors[key.replace(".lora_A.", ".lora_B.")].astype(np.float32)
+        hf = key.replace("base_model.model.", "").replace(".lora_A.weight", ".weight")
+        heads = _heads(base_config, hf)
+        if heads:
+            b = permute_rows(b, heads)
+        name = _gguf_name(hf, n_layers)
+        writer.add_tensor(name + ".lora_a", a)
+        writer.add_tensor(name + ".lora_b", np.ascontiguousarray(b))
+    _finish(writer)
+    return out
+
+
+def _finish(writer) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def write_merged(model, source_gguf: Path, out: Path) -> Path:
+    """A merged torch model → an F16 GGUF with the source GGUF's metadata (tokenizer, template)."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(source_gguf))
+    arch = reader.fields["general.architecture"].contents()
+    writer = gguf.GGUFWriter(str(out), arch)
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    config, n_layers = model.config, model.config.num_hidden_layers
+    state = model.state_dict()
+    for hf, t in state.items():
+        if hf == "lm_head.weight" and getattr(config, "tie_word_embeddings", False):
+            continue
+        w = t.detach().float().numpy()
+        heads = _heads(config, hf)
+        if heads:
+            w = permute_rows(w, heads)
+        name = _gguf_name(hf, n_layers)
+        writer.add_tensor(name, w.astype(np.float16) if w.ndim == 2 else w.astype(np.float32))
+    _finish(writer)
+    return out
+
+
+def quantize(src: Path, dest: Path, kind: str) -> Path:
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[kind]
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dest).encode(), params)
+    if rc != 0:
+        raise RuntimeError(f"quantizing {src} to {kind} failed (code {rc})")
+    return dest
+
+
+def top1_agreement(torch_model, gguf_path: Path, lora_path: Path | None, token_lists: list[list[int]]) -> float:
+    """Share of positions where llama.cpp and torch pick the same next token."""
+    import llama_cpp
+    import torch
+
+    from assistant.models import _quiet_llama, physical_cores
+
+    _quiet_llama()
+    llm = llama_cpp.Llama(str(gguf_path), lora_path=str(lora_path) if lora_path else None, n_ctx=2048,
+                          n_threads=physical_cores(), logits_all=True, verbose=False)
+    same = total = 0
+    torch_model.eval()
+    for toks in token_lists:
+        with torch.no_grad():
+            ref = torch_model(input_ids=torch.tensor([toks])).logits[0].argmax(-1).numpy()
+        llm.reset()
+        llm.eval(toks)
+        got = np.asarray(llm.scores[: len(toks)]).argmax(-1)
+        same += int((ref == got).sum())
+        total += len(toks)
+    llm.close()
+    return same / max(1, total)
+
+
+def export_dir(cfg: Config) -> Path:
+    return cfg.run_dir / "export"
+
+
+def run(cfg: Config) -> Path:
+    from assistant.models import render_chat
+    from distill.data import examples_path, read_examples
+    from distill.student import chat_template, load_model, load_tokenizer, resolve_base
+
+    out = export_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    best = cfg.run_dir / "train" / "best"
+    base_gguf = resolve_base(cfg.train.base)
+    model = load_model(cfg.train.base)
+    tok, template = load_tokenizer(cfg.train.base), chat_template(cfg.train.base)
+    held = [e for e in read_examples(examples_path(cfg)) if e["split"] == "val"][:8]
+    token_lists = [tok(render_chat(template, e["messages"]), add_special_tokens=False)["input_ids"][:384] for e in held]
+    ex = cfg.export
+    if cfg.train.method == "lora":
+        from peft import PeftModel
+
+        student = PeftModel.from_pretrained(model, str(best))
+    else:
+        from transformers import AutoModelForCausalLM
+
+        student = AutoModelForCausalLM.from_pretrained(str(best))
+    result = {"kind": ex.kind}
+    if ex.kind == "adapter":
+        if cfg.train.method != "lora":
+            raise ValueError("export.kind=adapter needs train.method=lora; use export.kind=merged")
+        artifact = write_adapter(best, model.config, out / "adapter.gguf")
+        result.update(file="adapter.gguf", agreement=top1_agreement(student, base_gguf, artifact, token_lists))
+    else:
+        merged = student.merge_and_unload() if cfg.train.method == "lora" else student
+        f16 = write_merged(merged, base_gguf, out / "model-f16.gguf")
+        artifact = f16 if ex.quant == "F16" else quantize(f16, out / f"model-{ex.quant}.gguf", ex.quant)
+        result.update(file=artifact.name, quant=ex.quant, agreement=top1_agreement(merged, artifact, None, token_lists))
+    result["agreement"] = round(result["agreement"], 4)
+    (out / "export.json").write_text(json.dumps(result, indent=2))
+    if result["agreement"] < ex.min_agreement:
+        raise ValueError(f"export check failed: top-1 agreement {result['agreement']:.3f} < {ex.min_agreement} "
+                         f"({artifact.name}); the GGUF does not behave like the trained model")
+    return out

@@ -1,0 +1,71 @@
+"""Stage 6, `distill install`: register the exported student with the assistant.
+
+    distill install configs/summarize.toml --default            # into the data dir, default for its task
+    distill install configs/summarize.toml --to assets/summarize-smollm2-135m-v1   # ship it in the package
+
+Copies the exported GGUF (adapter or merged), the report card, then writes `manifest.json`
+last: base model and its sha256, adapter sha256, task, prompt version, data, teacher,
+metrics. A folder without a manifest is an unfinished install and is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from assistant import paths, registry
+from assistant.tasks import reply as reply_task
+from assistant.tasks import summarize as summarize_task
+from distill.config import Config
+from distill.evaluate import eval_dir
+from distill.export import export_dir
+from distill.student import resolve_base
+
+TASKS_OF = {"summarize": "summarize", "support": "reply"}
+
+
+def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
+    base = resolve_base(cfg.train.base)
+    report = eval_dir(cfg) / "report.json"
+    metrics = json.loads(report.read_text()) if report.exists() else {}
+    metrics.pop("samples", None)
+    export_info = json.loads((export_dir(cfg) / "export.json").read_text())
+    return {
+        "name": cfg.name, "task": cfg.task, "kind": kind,
+        "base": cfg.train.base, "base_file": base.name, "base_sha256": registry.sha256_file(base),
+        "adapter" if kind == "adapter" else "model": artifact.name, "sha256": registry.sha256_file(artifact),
+        "prompt_version": summarize_task.PROMPT_VERSION if cfg.task == "summarize" else reply_task.PROMPT_VERSION,
+        "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit}
+                          for s in cfg.data.sources],
+        "teacher": cfg.teach.teacher, "train": {k: getattr(cfg.train, k) for k in ("method", "lora_r", "lr", "max_steps", "kd")},
+        "export": export_info, "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Path:
+    info = json.loads((export_dir(cfg) / "export.json").read_text())
+    src = export_dir(cfg) / info["file"]
+    dest = dest or paths.data_dir() / "models" / cfg.name
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "manifest.json").unlink(missing_ok=True)  # unfinished until the manifest is back
+    shutil.copyfile(src, dest / src.name)
+    for f in ("report.md", "loss.png", "score_speed.png"):
+        if (eval_dir(cfg) / f).exists():
+            shutil.copyfile(eval_dir(cfg) / f, dest / f)
+    m = manifest(cfg, dest / src.name, info["kind"])
+    if info["kind"] != "adapter":
+        m["base_path"] = src.name  # a merged model is its own base
+    tmp = dest / "manifest.tmp"
+    tmp.write_text(json.dumps(m, indent=2))
+    os.replace(tmp, dest / "manifest.json")
+    if not str(dest.resolve()).startswith(str(paths.assets_dir().resolve())):
+        e = registry.entry_from_manifest(dest / "manifest.json", "distill")
+        registry.add_model(e.path, e.name, e.lora_path, TASKS_OF[cfg.task], source="distill", manifest=e.manifest)
+        if make_default:
+            registry.set_default(TASKS_OF[cfg.task], cfg.name)
+            if cfg.task == "support":
+                registry.set_default("chat", cfg.name)
+    return dest

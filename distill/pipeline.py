@@ -1,0 +1,65 @@
+"""`distill run`: the whole chain from one config, each stage skipped when its output is up to date.
+
+A stage is up to date when its output exists and is newer than its inputs (and, for
+training, when the final step was reached). Every stage is itself resumable, so a killed
+`distill run` picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from distill import data, evaluate, export, install, teach, train
+from distill.config import Config
+
+
+def _newer(out: Path, *inputs: Path) -> bool:
+    return out.exists() and all(not i.exists() or out.stat().st_mtime >= i.stat().st_mtime for i in inputs)
+
+
+def _say(json_progress: bool, **event) -> None:
+    if json_progress:
+        print(json.dumps(event), flush=True)
+    else:
+        print(f"[{event['stage']}] {event.get('status', '')} {event.get('detail', '')}".rstrip(), file=sys.stderr)
+
+
+def train_done(cfg: Config) -> bool:
+    ckpt = train.train_dir(cfg) / "ckpt.pt"
+    if not ckpt.exists() or not (train.train_dir(cfg) / "best").exists():
+        return False
+    import torch
+
+    return torch.load(ckpt, weights_only=False)["step"] >= cfg.train.max_steps
+
+
+def run(cfg: Config, json_progress: bool = False, make_default: bool = False, skip_eval: bool = False) -> Path:
+    examples = data.examples_path(cfg)
+    if not examples.exists():
+        _say(json_progress, stage="data", status="building")
+        data.run(cfg)
+    _say(json_progress, stage="data", status="ready", detail=str(examples))
+
+    needs_teacher = any(s.target == "teacher" for s in cfg.data.sources)
+    if needs_teacher:
+        _say(json_progress, stage="teach", status="running")
+        teach.run(cfg, (lambda r: _say(json_progress, stage="teach", status="example", detail=r["id"])) if json_progress else None)
+    if not train_done(cfg):
+        _say(json_progress, stage="train", status="running")
+        train.run(cfg, resume=(train.train_dir(cfg) / "ckpt.pt").exists(), json_progress=json_progress)
+    _say(json_progress, stage="train", status="done")
+
+    exp = export.export_dir(cfg) / "export.json"
+    if not _newer(exp, train.train_dir(cfg) / "best" / "adapter_model.safetensors"):
+        _say(json_progress, stage="export", status="running")
+        export.run(cfg)
+    _say(json_progress, stage="export", status="done", detail=exp.read_text().replace("\n", " "))
+
+    if not skip_eval and not _newer(evaluate.eval_dir(cfg) / "report.json", exp):
+        _say(json_progress, stage="eval", status="running")
+        evaluate.run(cfg)
+    out = install.run(cfg, make_default=make_default)
+    _say(json_progress, stage="install", status="done", detail=str(out))
+    return out

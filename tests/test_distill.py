@@ -1,0 +1,221 @@
+"""The distill pipeline on small real parts: AESLC rows, a tiny llama built here, the 135M GGUF."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from distill.config import load_config
+from distill import data as data_stage
+from distill.teach import load_done, reject_reason
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A 2-layer llama with SmolLM2's tokenizer: trains in seconds, no hub needed."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from distill.student import load_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny")
+    tok = load_tokenizer("smollm2-135m")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def write_config(tmp_path, shared, base="smollm2-135m", extra=""):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+name = "t"
+task = "summarize"
+out_dir = "{tmp_path / 'run'}"
+[data]
+val_percent = 0.0
+[[data.sources]]
+kind = "aeslc"
+path = "{shared / 'aeslc' / 'train.jsonl'}"
+limit = 40
+[[data.sources]]
+kind = "aeslc"
+path = "{shared / 'aeslc' / 'dev.jsonl'}"
+split = "val"
+limit = 8
+[train]
+base = "{base}"
+max_steps = 6
+eval_every = 3
+save_every = 1
+batch_tokens = 1024
+eval_examples = 4
+warmup_steps = 2
+autocast = "none"
+{extra}
+""")
+    return cfg
+
+
+def test_data_split_is_fixed_and_prompts_match_the_assistant(tmp_path, shared):
+    cfg = load_config(write_config(tmp_path, shared))
+    rows = data_stage.read_examples(data_stage.run(cfg))
+    again = data_stage.read_examples(data_stage.run(cfg))
+    assert [(r["id"], r["split"]) for r in rows] == [(r["id"], r["split"]) for r in again]
+    assert sum(r["split"] == "val" for r in rows) == 8
+    from assistant.tasks.summarize import build_messages
+
+    first = rows[0]
+    body = json.loads(next(l for l in open(shared / "aeslc" / "train.jsonl") if first["id"].split(":")[1] in l))["email_body"]
+    assert first["messages"] == build_messages(body.strip(), "line")[0]
+
+
+def test_unknown_config_key_is_rejected(tmp_path, shared):
+    cfg = write_config(tmp_path, shared, extra="warmup_stepz = 3")
+    with pytest.raises(ValueError, match="warmup_stepz"):
+        load_config(cfg)
+
+
+def test_teacher_filters():
+    assert reject_reason("summarize-line", "") == "empty"
+    assert reject_reason("reply", "I'm sorry, but I can't help with that.") == "refusal"
+    assert reject_reason("summarize-line", "one two three\nfour") .startswith("off-format")
+    assert reject_reason("reply", " ".join(["the same words again"] * 10)) == "looping"
+    assert reject_reason("summarize-line", "Budget meeting moved to Thursday") is None
+
+
+def _train_cmd(cfg, *extra):
+    return [sys.executable, "-m", "distill.cli", "train", str(cfg), *extra]
+
+
+def _log(tmp_path):
+    return [json.loads(l) for l in open(tmp_path / "run" / "train" / "log.jsonl")]
+
+
+@pytest.mark.slow
+def test_train_kill_and_resume_matches_uninterrupted(tmp_path, shared, tiny_model):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    ca, cb = write_config(a, shared, tiny_model), write_config(b, shared, tiny_model)
+    for c in (ca, cb):
+        data_stage.run(load_config(c))
+    subprocess.run(_train_cmd(ca), check=True, capture_output=True)
+    # kill -9 once the third checkpoint has landed, then resume
+    proc = subprocess.Popen(_train_cmd(cb), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = b / "run" / "train" / "log.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = len(log.read_text().splitlines())
+    assert 3 <= killed_at < 6
+    subprocess.run(_train_cmd(cb, "--resume"), check=True, capture_output=True)
+    full, resumed = _log(a), _log(b)
+    assert full[-1]["step"] == 6
+    resumed_by_step = {r["step"]: r for r in resumed}
+    assert sorted(resumed_by_step) == list(range(1, 7))
+    assert abs(full[-1]["loss"] - resumed_by_step[6]["loss"]) < 1e-3
+
+
+@pytest.mark.slow
+def test_teach_kill_and_rerun_loses_and_duplicates_nothing(tmp_path, shared):
+    """The 135M GGUF stands in as the teacher: greedy answers make the two runs comparable."""
+    from assistant import paths
+
+    def cfg_for(d):
+        d.mkdir()
+        c = write_config(d, shared, extra="")
+        text = c.read_text().replace('limit = 40', 'limit = 6\ntarget = "teacher"')
+        c.write_text(text + f'\n[teach]\nteacher = "{paths.base_model_path()}"\nn_ctx = 1024\n')
+        data_stage.run(load_config(c))
+        return c
+
+    ca, cb = cfg_for(tmp_path / "a"), cfg_for(tmp_path / "b")
+    cmd = lambda c: [sys.executable, "-m", "distill.cli", "teach", str(c)]
+    subprocess.run(cmd(ca), check=True, capture_output=True)
+    out_b = tmp_path / "b" / "run" / "teach" / "teacher.jsonl"
+    proc = subprocess.Popen(cmd(cb), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out_b.exists() and len(out_b.read_text().splitlines()) >= 2):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with open(out_b, "a") as f:
+        f.write('{"id": "torn')  # what a kill in the middle of a write leaves behind
+    subprocess.run(cmd(cb), check=True, capture_output=True)
+    a = load_done(tmp_path / "a" / "run" / "teach" / "teacher.jsonl")
+    lines = out_b.read_text().splitlines()
+    b = load_done(out_b)
+    assert len(lines) == len(b) == len(a) == 6
+    assert {k: v["output"] for k, v in a.items()} == {k: v["output"] for k, v in b.items()}
+
+
+@pytest.mark.slow
+def test_lora_export_runs_in_llama_cpp(tmp_path, shared):
+    """Two LoRA steps on the real 135M, exported as a GGUF adapter, checked against torch."""
+    from distill import export, train
+
+    c = write_config(tmp_path, shared, extra="").read_text().replace("max_steps = 6", "max_steps = 2")
+    (tmp_path / "c.toml").write_text(c)
+    cfg = load_config(tmp_path / "c.toml")
+    data_stage.run(cfg)
+    train.run(cfg)
+    out = export.run(cfg)
+    info = json.loads((out / "export.json").read_text())
+    assert info["kind"] == "adapter" and info["agreement"] >= 0.9
+
+
+@pytest.fixture(scope="session")
+def other_vocab(tmp_path_factory):
+    """A folder whose tokenizer is not SmolLM2's (a small word-level vocabulary)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("othervocab")
+    vocab = {w: i for i, w in enumerate(["<unk>", "hello", "world", "order", "refund"])}
+    t = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    t.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=t, unk_token="<unk>").save_pretrained(out)
+    return out
+
+
+def test_kd_refused_for_different_tokenizers(tmp_path, shared, other_vocab, tiny_model):
+    from distill.train import check_vocab
+
+    c = write_config(tmp_path, shared, extra='kd = "forward_kl"')
+    with pytest.raises(ValueError, match="shared tokenizer"):
+        check_vocab(load_config(c, [f"teach.teacher={json.dumps(str(other_vocab))}"]))
+    check_vocab(load_config(c, [f"teach.teacher={json.dumps(str(tiny_model))}"]))  # same vocabulary: allowed
+
+
+@pytest.mark.slow
+def test_logit_kd_trains_from_stored_topk(tmp_path, shared, tiny_model):
+    """Teacher top-k from the 135M GGUF (llama.cpp), a tiny student with the same vocabulary learns with JSD."""
+    from assistant import paths
+    from distill import teach, train
+    from distill.teach import unpack_topk
+
+    c = write_config(tmp_path, shared, tiny_model, extra='kd = "jsd"\nkd_weight = 0.5')
+    text = c.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"').replace("max_steps = 6", "max_steps = 2")
+    c.write_text(text + f'\n[teach]\nteacher = "{paths.base_model_path()}"\ntop_k_logits = 8\nn_ctx = 1024\n')
+    cfg = load_config(c, [f"teach.teacher={json.dumps(str(paths.base_model_path()))}"])
+    data_stage.run(cfg)
+    teach.run(cfg)
+    recs = [r for r in load_done(teach.teacher_file(cfg)).values() if r["ok"]]
+    assert recs and all("topk" in r for r in recs)
+    ids, lp = unpack_topk(recs[0]["topk"])
+    assert ids.shape[1] == 8 and (lp <= 0).all()
+    # the student side: the vocabularies match (SmolLM2's), then two steps of SFT + JSD
+    train.run(cfg)
+    log = [json.loads(l) for l in open(train.train_dir(cfg) / "log.jsonl")]
+    assert len(log) == 2 and all(r["loss"] > 0 for r in log)
