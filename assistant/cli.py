@@ -156,7 +156,7 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
             raise AssistantError(f"{path}: {first.error if isinstance(first, MailError) else 'empty message'}")
     chunks = None
     if kb:
-        from assistant.retrieval import search_collection
+        from assistant.index import search_collection
 
         chunks = [h.text for h in search_collection(msg.subject + "\n" + msg.body, kb, k=4)]
     start = time.time()
@@ -251,8 +251,14 @@ def logs(count, query, as_json):
         _emit(r, as_json, f"# {stamp} {r['model']} ({r['kind']})\n\n{r['prompt']}\n\n## Response\n\n{r['response']}\n")
 
 
-def main() -> None:
+def main() -> None:  # also `python -m assistant.cli`
     cli(prog_name="assistant")
 
 
-from assistant import cli_more  # noqa: E402,F401  more commands, registered on `cli`
+from assistant import cli_index, cli_more  # noqa: E402,F401  more commands, registered on `cli`
+
+
+if __name__ == "__main__":  # `python -m assistant.cli`: run the imported module, where every command is registered
+    from assistant.cli import main as _main
+
+    _main()

