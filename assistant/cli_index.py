@@ -145,11 +145,16 @@ def ask(question, collection, k, as_json, model_name, base_url):
         assistant ask "How do I return a damaged item?" --collection demo-kb
     """
     from assistant import registry
+    from assistant.demo import resolve_collection
     from assistant.index import Index
     from assistant.models import complete
     from assistant.tasks.ask import build_messages
 
-    hits = Index.open().search(question, collection, k)
+    idx = Index.open()
+    name = resolve_collection(collection, idx)
+    if name != collection:
+        click.echo(f"(nothing indexed yet: answering from the built-in {name} collection)", err=True)
+    hits = idx.search(question, name, k)
     model = registry.resolve(model_name, "chat", base_url)
     messages = build_messages(question, [h.text for h in hits])
     answer = complete(model, messages, max_tokens=300)

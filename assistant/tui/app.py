@@ -21,7 +21,6 @@ class AssistantApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "help", "Help"),
         Binding("ctrl+t", "toggle_dark", "Theme"),
-        Binding("ctrl+m", "mail", "Mail", show=False),
     ]
 
     def __init__(self, model=None, model_name: str | None = None, continue_last: bool = False,
@@ -50,6 +49,19 @@ class AssistantApp(App):
         from assistant.tui.help import HelpScreen
 
         self.push_screen(HelpScreen())
+
+    def action_models(self) -> None:
+        from assistant.tui.models_screen import ModelsScreen
+
+        self.push_screen(ModelsScreen())
+
+    def get_system_commands(self, screen):
+        from textual.app import SystemCommand
+
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Mail", "Open a mailbox: threads, summaries, reply drafts", self.action_mail)
+        yield SystemCommand("Models", "Installed models, report cards, retraining", self.action_models)
+        yield SystemCommand("Help", "Keys and what they do", self.action_help)
 
     def action_mail(self) -> None:
         from assistant.tui.mail_screen import MailScreen

@@ -19,8 +19,11 @@ Small local models for support replies and email summaries, on your CPU.
 | Esc | stop the reply |
 | Ctrl+N | new chat |
 | Ctrl+D | delete this chat |
-| Ctrl+E | export this chat as Markdown |
+| Ctrl+E | export this chat as Markdown and JSON |
 | Ctrl+O | mail: threads, summaries, reply drafts |
+| Ctrl+L | models: speed, report cards, retrain |
+| Ctrl+G | ground answers in the knowledge base (sources listed beside them) |
+| Ctrl+R | rename this chat |
 | Ctrl+B | show or hide the sidebar |
 | Ctrl+T | light / dark theme |
 | Ctrl+P | command palette |

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -52,7 +53,8 @@ class MailScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#threads", DataTable)
-        table.add_columns("from", "subject", "date", "#")
+        for label, width in (("from", 16), ("subject", 28), ("date", 10), ("#", 2)):
+            table.add_column(label, width=width)
         self.load(self.path)
 
     @on(Input.Submitted, "#mailpath")
@@ -96,7 +98,8 @@ class MailScreen(Screen):
         view = self.query_one("#thread-view", VerticalScroll)
         view.remove_children()
         for m in thread.messages:
-            widgets = [Static(f"[b]{m.from_}[/b]  {m.date or ''}\n[b]{m.subject}[/b]\n\n{m.body}", markup=False)]
+            head = Text.assemble((m.from_, "bold"), f"  {m.date or ''}\n", (m.subject, "bold"), "\n\n", m.body)
+            widgets = [Static(head)]
             if m.quoted:
                 widgets.append(Collapsible(Static(m.quoted, markup=False), title="quoted text", collapsed=True))
             view.mount_all(widgets)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Markdown, TextArea
+from textual.screen import ModalScreen
+from textual.widgets import Input, Markdown, Static, TextArea
 
 
 class PromptInput(TextArea):
@@ -42,3 +46,39 @@ class ChatMessage(Markdown):
     def append(self, piece: str) -> None:
         self.text += piece
         self.update(self.text)
+
+
+class SourceScreen(ModalScreen):
+    """A retrieved passage, opened from the sources list."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Close")]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.body = title, text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="source-box"):
+            yield Static(self.title_text, classes="title")
+            yield Static(self.body, markup=False)
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Ask for one line of text (e.g. a new conversation name)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-prompt"):
+            yield Static(self.label)
+            yield Input(id="text-prompt-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
