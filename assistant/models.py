@@ -20,6 +20,12 @@ from typing import Iterator, Protocol
 
 from assistant import AssistantError
 
+class PromptTooLong(AssistantError):
+    def __init__(self, n_tokens: int, room: int) -> None:
+        super().__init__(f"prompt is {n_tokens} tokens; the context holds {room} with room to answer")
+        self.n_tokens, self.room = n_tokens, room
+
+
 _LOCK = threading.RLock()  # serializes heavy work: loads and generation
 _RESIDENT: dict[str, "LlamaCppModel"] = {}
 
@@ -139,7 +145,7 @@ class LlamaCppModel:
         tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
         room = self.n_ctx - max_tokens
         if len(tokens) > room:
-            raise AssistantError(f"prompt is {len(tokens)} tokens; the context holds {room} with {max_tokens} to answer")
+            raise PromptTooLong(len(tokens), room)
         with _LOCK:
             for chunk in llm.create_completion(
                 tokens, max_tokens=max_tokens, temperature=temperature, seed=seed,

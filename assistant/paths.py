@@ -16,26 +16,24 @@ import platformdirs
 APP = "distilled-assistant"
 
 
-def config_dir() -> Path:
+def _dir(kind: str, platform_dir) -> Path:
     home = os.environ.get("ASSISTANT_HOME")
-    path = Path(home) / "config" if home else Path(platformdirs.user_config_dir(APP))
+    path = Path(home) / kind if home else Path(platform_dir(APP))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def config_dir() -> Path:
+    return _dir("config", platformdirs.user_config_dir)
 
 
 def data_dir() -> Path:
-    home = os.environ.get("ASSISTANT_HOME")
-    path = Path(home) / "data" if home else Path(platformdirs.user_data_dir(APP))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _dir("data", platformdirs.user_data_dir)
 
 
 def cache_dir() -> Path:
     """Large re-creatable files (the assembled teacher GGUF, merged students)."""
-    home = os.environ.get("ASSISTANT_HOME")
-    path = Path(home) / "cache" if home else Path(platformdirs.user_cache_dir(APP))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _dir("cache", platformdirs.user_cache_dir)
 
 
 def assets_dir() -> Path:

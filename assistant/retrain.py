@@ -47,17 +47,21 @@ def plan(task: str, steps: int = 60, replay: str | None = None, replay_limit: in
     name = f"{STUDENT_TASK[task]}-retrained-{stamp}"
     run_dir = paths.data_dir() / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    feedback = run_dir / "feedback.jsonl"
-    with open(feedback, "w") as f:
-        for r in rows:
-            f.write(json.dumps({k: r[k] for k in ("id", "input", "draft", "final")}, ensure_ascii=False) + "\n")
-    sources = [{"kind": "feedback", "path": str(feedback), "weight": 3.0}]
+    # every third draft is held out (at least one), to judge the new student against the current one
+    held = {r["id"] for i, r in enumerate(rows) if i % 3 == 2} or {rows[-1]["id"]}
+    for split in ("train", "val"):
+        with open(run_dir / f"feedback-{split}.jsonl", "w") as f:
+            for r in rows:
+                if (r["id"] in held) == (split == "val"):
+                    f.write(json.dumps({k: r[k] for k in ("id", "input", "draft", "final")}, ensure_ascii=False) + "\n")
+    sources = [{"kind": "feedback", "path": str(run_dir / "feedback-train.jsonl"), "weight": 3.0, "split": "train"},
+               {"kind": "feedback", "path": str(run_dir / "feedback-val.jsonl"), "split": "val"}]
     if replay:
         sources.append({"kind": "bitext" if replay.endswith(".csv") else "jsonl", "path": str(Path(replay).resolve()),
                         "limit": replay_limit, "split": "train"})
     cfg = {"name": name, "task": STUDENT_TASK[task], "out_dir": str(run_dir),
-           "data": {"val_percent": 34.0, "sources": sources},
-           "train": {"max_steps": steps, "eval_every": max(10, steps // 3), "save_every": 10, "batch_tokens": 1024,
+           "data": {"sources": sources},
+           "train": {"max_steps": steps, "dpo_weight": 0.5, "eval_every": max(10, steps // 3), "save_every": 10, "batch_tokens": 1024,
                      "eval_examples": 16, "warmup_steps": 5},
            "eval": {"examples": 20, "compare": ["student"]}}
     config = run_dir / "config.toml"

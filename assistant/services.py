@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from assistant.mail import Message, MailError, Thread, group_threads, parse_message, read_mail
-from assistant.models import ChatModel, complete
+from assistant.models import ChatModel, PromptTooLong, complete
 from assistant.tasks import reply as reply_task
 from assistant.tasks import summarize as summarize_task
 from assistant.tasks.guard import scrub_output
@@ -45,10 +45,21 @@ def message_from_text(raw: bytes, path: str = "<stdin>") -> Message:
     return Message(path=path, message_id="", body=text)
 
 
+def _fitted(model: ChatModel, text: str, build, max_tokens: int) -> tuple[str, list[str]]:
+    """Generate from build(text); a text too long for the context is cut (never skipped) and tried again."""
+    for _ in range(4):
+        messages, payloads = build(text)
+        try:
+            return complete(model, messages, max_tokens=max_tokens), payloads
+        except PromptTooLong as e:
+            text = text[: int(len(text) * e.room / e.n_tokens * 0.9)]
+    raise PromptTooLong(len(text), 0)
+
+
 def summarize_message(model: ChatModel, msg: Message, length: str = "short") -> Summary:
     text = summarize_task.input_text(msg.body or msg.quoted, msg.subject, msg.from_, msg.date, length)
-    messages, payloads = summarize_task.build_messages(text, length)
-    out = complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length])
+    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length),
+                            summarize_task.MAX_TOKENS[length])
     summary = scrub_output(summarize_task.clean(out, length), payloads)
     return Summary(msg.path, msg.message_id, summary, model.name)
 
@@ -60,8 +71,8 @@ def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") ->
         return s
     text = f"Subject: {thread.subject}\n" + summarize_task.thread_text(
         [(m.from_, m.date, m.body) for m in thread.messages])
-    messages, payloads = summarize_task.build_messages(text, length, thread=True)
-    out = complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length])
+    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length, thread=True),
+                            summarize_task.MAX_TOKENS[length])
     summary = scrub_output(summarize_task.clean(out, length), payloads)
     first = thread.messages[0]
     return Summary(first.path, first.message_id, summary, model.name, thread.thread_id, len(thread.messages))
@@ -105,5 +116,6 @@ def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) ->
 
 
 def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> str:
-    messages, payloads = reply_messages(msg, kb)
-    return scrub_output(reply_task.clean(complete(model, messages, max_tokens=reply_task.MAX_TOKENS)), payloads)
+    out, payloads = _fitted(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb),
+                            reply_task.MAX_TOKENS)
+    return scrub_output(reply_task.clean(out), payloads)

@@ -79,6 +79,8 @@ class TrainConfig:
     kd: str = field(default="none", metadata={"help": "none | forward_kl | reverse_kl | jsd"})
     kd_weight: float = field(default=0.5, metadata={"help": "share of the KD loss mixed with the SFT loss"})
     threads: int = 0
+    dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) pairs; 0 = off"})
+    dpo_beta: float = 0.1
     autocast: str = field(default="bf16", metadata={"help": "bf16 (about 1.45x faster on CPUs with AVX512-BF16) or none"})
 
     def __post_init__(self):

@@ -58,6 +58,10 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Pa
     m = manifest(cfg, dest / src.name, info["kind"])
     if info["kind"] != "adapter":
         m["base_path"] = src.name  # a merged model is its own base
+    from distill.card import render
+
+    report_md = (eval_dir(cfg) / "report.md").read_text() if (eval_dir(cfg) / "report.md").exists() else ""
+    (dest / "README.md").write_text(render(m, report_md))
     tmp = dest / "manifest.tmp"
     tmp.write_text(json.dumps(m, indent=2))
     os.replace(tmp, dest / "manifest.json")

@@ -99,6 +99,7 @@ class LocalTeacher:
         self.tc = tc
         self.llm = llama_cpp.Llama(str(path), n_ctx=tc.n_ctx, n_threads=physical_cores(), n_batch=512,
                                    logits_all=tc.top_k_logits > 0, verbose=False)
+        self._batched = None
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         from assistant.models import render_chat
@@ -111,6 +112,16 @@ class LocalTeacher:
         out = self.llm.create_completion(toks, max_tokens=max_tokens, temperature=self.tc.temperature, seed=seed,
                                          stop=["<|im_end|>", "<|endoftext|>"], repeat_penalty=1.0)
         return out["choices"][0]["text"].strip()
+
+    def generate_many(self, batch: list[list[dict]], max_tokens: int) -> list[str]:
+        """Several prompts at once (greedy): llama.cpp's multi-sequence batch, shared prefix evaluated once."""
+        if self._batched is None:
+            from assistant.models import physical_cores
+            from distill.batched import BatchedGenerator
+
+            self._batched = BatchedGenerator(self.llm, self.tc.batch, self.tc.n_ctx, physical_cores())
+        prompts = [self.prompt_tokens(m)[-(self.tc.n_ctx - max_tokens) :] for m in batch]
+        return [self._batched.text(t) for t in self._batched.generate(prompts, max_tokens)]
 
     def topk(self, messages: list[dict], answer: str, k: int) -> dict:
         """Teacher-forced top-k log-probs at each answer token (what the student predicts there)."""
@@ -221,15 +232,33 @@ def run(cfg: Config, progress=None) -> Path:
     if not todo:
         return out
     teacher = make_teacher(tc)
+    batched = isinstance(teacher, LocalTeacher) and tc.batch > 1 and tc.samples == 1 and not tc.top_k_logits and tc.temperature == 0
     workers = tc.concurrency if isinstance(teacher, OpenAITeacher) else 1
     with open(out, "a") as f, ThreadPoolExecutor(workers) as pool:
-        for rec in pool.map(lambda e: _answer(teacher, e, tc), todo):
+        records = _batched_answers(teacher, todo, tc) if batched else pool.map(lambda e: _answer(teacher, e, tc), todo)
+        for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
             if progress:
                 progress(rec)
     return out
+
+
+def _batched_answers(teacher: LocalTeacher, todo: list[dict], tc: TeachConfig) -> Iterator[dict]:
+    """Groups of `tc.batch` prompts of one task, generated together."""
+    by_task: dict[str, list[dict]] = {}
+    for e in todo:
+        by_task.setdefault(e["task"], []).append(e)
+    for task, exs in by_task.items():
+        for i in range(0, len(exs), tc.batch):
+            group, t0 = exs[i : i + tc.batch], time.time()
+            outs = teacher.generate_many([e["messages"] for e in group], max_tokens_for(task))
+            secs = round((time.time() - t0) / len(group), 2)
+            for e, text in zip(group, outs):
+                reason = reject_reason(task, text)
+                yield {"id": e["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
+                       "teacher": teacher.name, "seconds": secs}
 
 
 def export(cfg: Config, dest: Path) -> int:

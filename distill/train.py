@@ -42,6 +42,32 @@ def _first(ref):
     return ref[0] if isinstance(ref, list) else ref
 
 
+def preference_pairs(cfg: Config) -> list[tuple[dict, str, str]]:
+    """(example, chosen, rejected): the user's final text over the model's draft, where they differ."""
+    out = []
+    for ex in read_examples(examples_path(cfg)):
+        draft, final = (ex.get("meta") or {}).get("draft", ""), _first(ex["reference"])
+        if ex["split"] == "train" and draft and final and draft.strip() != final.strip():
+            out.append((ex, final, draft))
+    return out
+
+
+def answer_logp(model, item: Item) -> torch.Tensor:
+    """Sum of log-probs of the answer tokens of one example."""
+    ids = torch.tensor([item.ids])
+    keep = torch.arange(item.n_prompt - 1, len(item.ids) - 1)
+    logits = model(input_ids=ids, logits_to_keep=keep).logits[0].float()
+    return torch.log_softmax(logits, -1).gather(-1, ids[0, keep + 1].unsqueeze(-1)).sum()
+
+
+def dpo_loss(core, chosen: Item, rejected: Item, beta: float) -> torch.Tensor:
+    """DPO with the base (adapter switched off) as the reference model."""
+    with torch.no_grad(), core.disable_adapter():
+        ref_c, ref_r = answer_logp(core, chosen), answer_logp(core, rejected)
+    pc, pr = answer_logp(core, chosen), answer_logp(core, rejected)
+    return -torch.nn.functional.logsigmoid(beta * ((pc - ref_c) - (pr - ref_r)))
+
+
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
     """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
     done = load_done(teacher_file(cfg))
@@ -194,6 +220,14 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
         return epoch_rows[epoch][index % n_rows]
 
     val_rows = pack(val_items, t.batch_tokens, 0)
+    prefs = []
+    if t.dpo_weight > 0:
+        if t.method != "lora":
+            raise ValueError("train.dpo_weight needs train.method=lora (the base without the adapter is the reference)")
+        for ex, chosen, rejected in preference_pairs(cfg):
+            c, r = encode(tok, template, ex, chosen, None, t.max_len), encode(tok, template, ex, rejected, None, t.max_len)
+            if c and r:
+                prefs.append((c, r))
 
     # model
     torch.manual_seed(t.seed)
@@ -222,8 +256,9 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     elif not resume and ckpt.exists():
         raise ValueError(f"{ckpt} exists: pass --resume to continue it, or delete {out} to start over")
     if rank == 0:
+        row_for(0)
         (out / "meta.json").write_text(json.dumps({"config": to_dict(cfg), "train_examples": len(items),
-                                                   "val_examples": len(val_items), "rows_per_epoch": len(row_for(0)) and len(epoch_rows[0])}, indent=2))
+                                                   "val_examples": len(val_items), "rows_per_epoch": len(epoch_rows[0])}, indent=2))
     log = open(out / "log.jsonl", "a") if rank == 0 else None
 
     def evaluate() -> float:
@@ -253,6 +288,9 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
             b = collate(row_for((step * t.grad_accum + micro) * world + rank))
             loss, sft = row_loss(model, b, t.kd, t.kd_weight, t.autocast)
             (loss / t.grad_accum).backward()
+            if prefs:  # preference tuning on one (final, draft) pair per micro-batch
+                c, r = prefs[(step * t.grad_accum + micro) % len(prefs)]
+                (t.dpo_weight * dpo_loss(core, c, r, t.dpo_beta) / t.grad_accum).backward()
             tokens += int((b["labels"] != -100).sum())
             all_tokens += b["input_ids"].numel()
             loss_sum += float(loss) / t.grad_accum

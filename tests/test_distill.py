@@ -17,24 +17,6 @@ from distill.teach import load_done, reject_reason
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """A 2-layer llama with SmolLM2's tokenizer: trains in seconds, no hub needed."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from distill.student import load_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny")
-    tok = load_tokenizer("smollm2-135m")
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 def write_config(tmp_path, shared, base="smollm2-135m", extra=""):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"""
@@ -219,3 +201,16 @@ def test_logit_kd_trains_from_stored_topk(tmp_path, shared, tiny_model):
     train.run(cfg)
     log = [json.loads(l) for l in open(train.train_dir(cfg) / "log.jsonl")]
     assert len(log) == 2 and all(r["loss"] > 0 for r in log)
+
+
+@pytest.mark.slow
+def test_training_runs_under_torchrun_ddp(tmp_path, shared, tiny_model):
+    c = write_config(tmp_path, shared, tiny_model)
+    c.write_text(c.read_text().replace("max_steps = 6", "max_steps = 2"))
+    data_stage.run(load_config(c))
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                        "-m", "distill.cli", "train", str(c)], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = _log(tmp_path)
+    assert [x["step"] for x in log] == [1, 2]

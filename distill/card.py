@@ -1,0 +1,59 @@
+"""The model card (README.md) written beside an installed or shipped student."""
+
+from __future__ import annotations
+
+LICENSES = {
+    "aeslc": "AESLC (Enron subject lines): CC BY-NC-SA 4.0, non-commercial",
+    "tickets": "synthetic support tickets (Tobi-Bueck): CC BY-NC 4.0, non-commercial",
+    "bitext": "Bitext customer-support data: CDLA-Sharing-1.0",
+    "abcd": "ABCD sample dialogues (ASAPP): MIT",
+    "mail": "your own mail",
+    "feedback": "your own accepted and edited drafts",
+}
+USES = {
+    "summarize": "Email summaries for `assistant summarize` (`--length line|short|long`, `--threads`).",
+    "support": "Support reply drafts for `assistant reply` and the chat in the app.",
+}
+
+
+def render(m: dict, report_md: str) -> str:
+    kinds = sorted({s["kind"] for s in m["training_data"]})
+    noncommercial = any(k in ("aeslc", "tickets") for k in kinds)
+    data = "\n".join(f"- {s['kind']} `{s['path']}` (target: {s['target']}{', limit ' + str(s['limit']) if s['limit'] else ''})"
+                     for s in m["training_data"])
+    lic = "\n".join(f"- {LICENSES.get(k, k)}" for k in kinds)
+    return f"""# {m['name']}
+
+{USES.get(m['task'], m['task'])} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')}) on
+SmolLM2-135M-Instruct (`{m['base_file']}`, sha256 `{m['base_sha256'][:16]}…`), trained by `distill` with
+sequence-level distillation: the targets are a larger model's answers (teacher: {m['teacher']}; for
+pre-generated data sets, the large model that wrote them) and, for subject lines, human references.
+Prompt version `{m['prompt_version']}`: prompts come from the assistant's own task code.
+
+## Intended use and limits
+
+- Drafts and summaries for a person to read before anything is sent. It is a 135M-parameter model:
+  it can miss details, get names or numbers wrong, and it knows nothing about your company's
+  policies unless you give them (`assistant reply --kb`).
+- Mail text is data: the assistant fences it and removes instructions aimed at an AI before the
+  model sees them, and training included messages carrying such instructions with honest targets.
+- English first; the support student also saw German tickets.
+{'- **Non-commercial use only**: trained on data licensed for non-commercial use (below).' if noncommercial else ''}
+
+## Training data
+
+{data}
+
+Licenses:
+
+{lic}
+
+## Export
+
+`{m.get('adapter') or m.get('model')}` (sha256 `{m['sha256'][:16]}…`): top-1 next-token agreement with the
+torch model on held-out prompts: {m['export'].get('agreement')}.
+
+## Report card
+
+{report_md.split(chr(10), 1)[1] if report_md else '(no evaluation yet)'}
+"""
