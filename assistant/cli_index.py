@@ -119,11 +119,16 @@ def search(query, collection, k, mode, batch, as_json):
 
     idx = Index.open()
     if batch:
-        for line in batch:
-            if line.strip():
+        for n, line in enumerate(batch, 1):
+            if not line.strip():
+                continue
+            try:
                 q = json.loads(line)
-                hits = idx.search(q["query"], collection, k, mode)
-                click.echo(json.dumps({"id": q["id"], "hits": [h.to_json() for h in hits]}))
+                hits = idx.search(str(q["query"]), collection, k, mode)
+            except (ValueError, KeyError, TypeError) as e:
+                click.echo(f"error: {batch.name}:{n}: {type(e).__name__}: {e}", err=True)
+                continue
+            click.echo(json.dumps({"id": q.get("id"), "hits": [h.to_json() for h in hits]}))
         return
     if not query:
         raise click.UsageError("give a QUERY or --batch FILE")

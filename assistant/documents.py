@@ -39,7 +39,11 @@ class DocError:
 
 
 def _is_mail_file(p: Path) -> bool:
-    return p.suffix.lower() in MAIL_SUFFIXES or p.parent.name in ("cur", "new")
+    from assistant.mail import _looks_like_mail
+
+    if p.suffix.lower() in MAIL_SUFFIXES or p.parent.name in ("cur", "new"):
+        return True
+    return not p.suffix and _looks_like_mail(p)  # an mbox without an extension (Inbox, Sent)
 
 
 def files_under(path: Path) -> Iterator[Path]:
@@ -47,7 +51,10 @@ def files_under(path: Path) -> Iterator[Path]:
         yield path
         return
     for p in sorted(path.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts):
+        hidden = any(part.startswith(".") for part in p.relative_to(path).parts)
+        if hidden and p.parent.name not in ("cur", "new"):  # Maildir++ keeps its folders as .Sent/cur/…
+            continue
+        if p.is_file():
             if p.suffix.lower() in DOC_SUFFIXES or _is_mail_file(p):
                 yield p
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 MODEL_ID = "all-MiniLM-L6-v2"
+INT8_ID = "all-MiniLM-L6-v2-int8"  # the same weights, Linear layers dynamically quantized to int8 for the CPU
 _CACHE: dict[str, "Embedder"] = {}
 
 
@@ -30,7 +31,7 @@ class Embedder:
     model_id = MODEL_ID
     dim = 384
 
-    def __init__(self) -> None:
+    def __init__(self, model_id: str = MODEL_ID) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import transformers
         from sentence_transformers import SentenceTransformer
@@ -45,6 +46,9 @@ class Embedder:
         torch.set_num_threads(physical_cores())
         self.model = SentenceTransformer(str(model_dir()), device="cpu")
         self.model.max_seq_length = 256
+        self.model_id = model_id
+        if model_id == INT8_ID:
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
 
     def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         # sorting by length keeps padding small inside each batch
@@ -59,7 +63,16 @@ class Embedder:
         return self.encode_documents([text])[0]
 
 
-def get_embedder() -> Embedder:
-    if MODEL_ID not in _CACHE:
-        _CACHE[MODEL_ID] = Embedder()
-    return _CACHE[MODEL_ID]
+def default_model_id() -> str:
+    return os.environ.get("ASSISTANT_EMBEDDER", MODEL_ID)
+
+
+def get_embedder(model_id: str | None = None) -> Embedder:
+    model_id = model_id or default_model_id()
+    if model_id not in (MODEL_ID, INT8_ID):
+        from assistant import AssistantError
+
+        raise AssistantError(f"unknown embedding model {model_id!r}; use {MODEL_ID} or {INT8_ID}")
+    if model_id not in _CACHE:
+        _CACHE[model_id] = Embedder(model_id)
+    return _CACHE[model_id]

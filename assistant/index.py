@@ -111,9 +111,9 @@ class Index:
     # collections
     @property
     def model_id(self) -> str:
-        from assistant.embed import MODEL_ID
+        from assistant.embed import default_model_id
 
-        return self._embedder.model_id if self._embedder is not None else MODEL_ID
+        return self._embedder.model_id if self._embedder is not None else default_model_id()
 
     def ensure_collection(self, name: str) -> None:
         row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (name,)).fetchone()
@@ -242,11 +242,20 @@ class Index:
             " WHERE chunks_fts MATCH ? AND c.collection = ? ORDER BY s LIMIT ?", (fts_query(query), collection, n))
         return {r[0]: -r[1] for r in rows}
 
+    def query_embedder(self, collection: str):
+        """The embedder the collection was built with: queries always match its vectors."""
+        from assistant.embed import get_embedder
+
+        row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (collection,)).fetchone()
+        if self._embedder is not None and (row is None or row["model_id"] == self._embedder.model_id):
+            return self._embedder
+        return get_embedder(row["model_id"]) if row else self.embedder
+
     def dense(self, query: str, collection: str, n: int) -> dict[int, float]:
         ids, mat = self._vectors(collection)
         if not len(ids):
             return {}
-        scores = mat @ self.embedder.encode_query(query)
+        scores = mat @ self.query_embedder(collection).encode_query(query)
         top = np.argpartition(-scores, min(n, len(scores) - 1))[:n]
         return {int(ids[i]): float(scores[i]) for i in top}
 
@@ -257,10 +266,8 @@ class Index:
         if mode == "lexical":
             scores = self.lexical(query, collection, k)
         elif mode == "dense":
-            self.ensure_collection(collection)
             scores = self.dense(query, collection, k)
         else:
-            self.ensure_collection(collection)
             scores = fuse(self.lexical(query, collection, CANDIDATES), self.dense(query, collection, CANDIDATES), alpha)
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
         return self._hits(best, query)

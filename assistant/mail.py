@@ -43,6 +43,7 @@ class Message:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     thread_id: str = ""
+    timestamp: float = 0.0  # UTC seconds, for ordering across time zones (0 when the date is unknown)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -151,10 +152,16 @@ def parse_message(raw: bytes, path: str) -> Message | MailError:
             return MailError(path, "no message found (no headers, body or attachments)")
         text, quoted, signature = split_reply(body) if body.strip() else ("", "", "")
         addresses = lambda name: [f"{n} <{a}>" if n else a for n, a in getaddresses([_header(msg, name)]) if a]
-        date = None
+        date, timestamp = None, 0.0
         try:
-            date = parsedate_to_datetime(_header(msg, "Date")).isoformat() if _header(msg, "Date") else None
-        except (TypeError, ValueError, IndexError):
+            if _header(msg, "Date"):
+                when = parsedate_to_datetime(_header(msg, "Date"))
+                if when.tzinfo is None:
+                    from datetime import timezone
+
+                    when = when.replace(tzinfo=timezone.utc)
+                date, timestamp = when.isoformat(), when.timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
             date = _header(msg, "Date") or None
         message_id = (_ids(_header(msg, "Message-ID")) or [""])[0]
         if not message_id:  # a stable synthetic id, so threads and indexes can still refer to it
@@ -164,7 +171,7 @@ def parse_message(raw: bytes, path: str) -> Message | MailError:
             to=addresses("To"), cc=addresses("Cc"), date=date, body=text, quoted=quoted,
             signature=signature, attachments=attachments,
             in_reply_to=(_ids(_header(msg, "In-Reply-To")) or [None])[0],
-            references=_ids(_header(msg, "References")),
+            references=_ids(_header(msg, "References")), timestamp=timestamp,
         )
     except Exception as e:  # the batch must go on: one line naming the file and the problem
         return MailError(path, f"cannot parse message: {type(e).__name__}: {e}".splitlines()[0])
@@ -266,5 +273,5 @@ def group_threads(messages: Iterable[Message]) -> list[Thread]:
     by_id: dict[str, list[Message]] = {}
     for m in assign_threads(messages):
         by_id.setdefault(m.thread_id, []).append(m)
-    threads = [Thread(t, sorted(ms, key=lambda m: m.date or "")) for t, ms in by_id.items()]
-    return sorted(threads, key=lambda t: t.messages[-1].date or "", reverse=True)
+    threads = [Thread(t, sorted(ms, key=lambda m: m.timestamp)) for t, ms in by_id.items()]
+    return sorted(threads, key=lambda t: t.messages[-1].timestamp, reverse=True)

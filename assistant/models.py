@@ -100,6 +100,7 @@ class LlamaCppModel:
     n_threads: int | None = None
     _llm: object = None
     _template: str | None = None
+    _add_bos: bool = False
 
     def load(self):
         from assistant.gguf_check import read_header
@@ -125,6 +126,7 @@ class LlamaCppModel:
             except Exception as e:  # llama.cpp says little; name the file
                 raise AssistantError(f"{self.path}: llama.cpp could not load the model ({e})") from None
             self._template = info.metadata.get("tokenizer.chat_template") or _CHATML
+            self._add_bos = bool(info.metadata.get("tokenizer.ggml.add_bos_token", False))
             _RESIDENT[self.name] = self
             return self._llm
 
@@ -138,15 +140,22 @@ class LlamaCppModel:
         self.load()
         return render_chat(self._template, messages)
 
+    def tokens(self, messages: list[dict]) -> list[int]:
+        llm = self.load()
+        tokens = llm.tokenize(self.prompt_text(messages).encode(), add_bos=False, special=True)
+        if self._add_bos and (not tokens or tokens[0] != llm.token_bos()):
+            tokens = [llm.token_bos()] + tokens
+        return tokens
+
     def stream(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0,
                seed: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
-        llm = self.load()
-        prompt = self.prompt_text(messages)
-        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-        room = self.n_ctx - max_tokens
-        if len(tokens) > room:
-            raise PromptTooLong(len(tokens), room)
-        with _LOCK:
+        with _LOCK:  # held from tokenizing to the last token: no other thread can unload the model mid-way
+            llm = self.load()
+            messages = trim_history(self, messages, max_tokens)
+            tokens = self.tokens(messages)
+            room = self.n_ctx - max_tokens
+            if len(tokens) > room:
+                raise PromptTooLong(len(tokens), room)
             for chunk in llm.create_completion(
                 tokens, max_tokens=max_tokens, temperature=temperature, seed=seed,
                 stop=(stop or []) + ["<|im_end|>", "<|endoftext|>"], stream=True,
@@ -157,7 +166,18 @@ class LlamaCppModel:
                     yield text
 
     def count_tokens(self, text: str) -> int:
-        return len(self.load().tokenize(text.encode(), add_bos=False, special=False))
+        return len(self.load().tokenize(text.encode(), add_bos=False, special=True))
+
+
+def trim_history(model, messages: list[dict], max_tokens: int) -> list[dict]:
+    """Drop the oldest turns (never the system prompt or the last message) until the prompt fits the context."""
+    if not hasattr(model, "prompt_text"):
+        return messages
+    msgs = list(messages)
+    first = 1 if msgs and msgs[0]["role"] == "system" else 0
+    while len(msgs) - first > 1 and model.count_tokens(model.prompt_text(msgs)) + max_tokens > model.n_ctx:
+        del msgs[first]
+    return msgs
 
 
 _CHATML = (

@@ -167,7 +167,7 @@ def sha256_file(path: str | Path) -> str:
 
 def resolve(spec: str | None, task: str, base_url: str | None = None):
     """A ChatModel from a --model value: None (task default), a name, a .gguf path, or openai:NAME."""
-    from assistant.models import LlamaCppModel, OpenAIModel
+    from assistant.models import OpenAIModel
 
     spec = spec or default_for(task)
     if spec.startswith("openai:"):
@@ -178,7 +178,20 @@ def resolve(spec: str | None, task: str, base_url: str | None = None):
     models = all_models()
     if spec in models:
         e = models[spec]
-        return LlamaCppModel(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None)
+        return _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None)
     if spec.endswith(".gguf") and Path(spec).exists():
-        return LlamaCppModel(Path(spec).stem, Path(spec))
+        return _local(Path(spec).stem, Path(spec), None)
     raise AssistantError(f"no model named {spec!r}; see `assistant models list`")
+
+
+_INSTANCES: dict = {}
+
+
+def _local(name: str, path: Path, lora: Path | None):
+    """One LlamaCppModel per (name, file, adapter): a loaded model is reused, not loaded again."""
+    from assistant.models import LlamaCppModel
+
+    key = (name, str(path), str(lora))
+    if key not in _INSTANCES:
+        _INSTANCES[key] = LlamaCppModel(name, path, lora)
+    return _INSTANCES[key]

@@ -76,7 +76,7 @@ def run(p: Plan, on_event: Callable[[dict], None] = lambda e: None) -> dict:
     """Train, evaluate against the current default, and switch only if the new student wins."""
     current = registry.default_for(p.task)
     cmd = [sys.executable, "-m", "distill.cli", "run", str(p.config), "--json-progress", "--skip-eval"]
-    for event in _events(cmd):
+    for event in _events(cmd, p.run_dir / "distill.log"):
         on_event(event)
     cmd = [sys.executable, "-m", "distill.cli", "eval", str(p.config), "--against", current]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -91,14 +91,16 @@ def run(p: Plan, on_event: Callable[[dict], None] = lambda e: None) -> dict:
             "items": report["items"]}
 
 
-def _events(cmd: list[str]) -> Iterator[dict]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        try:
-            yield json.loads(line)
-        except ValueError:
-            continue
-    proc.wait()
+def _events(cmd: list[str], log: Path) -> Iterator[dict]:
+    """JSON lines from the child's stdout; its stderr goes to a log file (a pipe could fill up and block it)."""
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        for line in proc.stdout:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+        proc.wait()
     if proc.returncode != 0:
-        err = proc.stderr.read().strip().splitlines()
-        raise AssistantError(f"training failed: {err[-1] if err else proc.returncode}")
+        lines = log.read_text().strip().splitlines()
+        raise AssistantError(f"training failed: {lines[-1] if lines else proc.returncode} (log: {log})")

@@ -45,15 +45,23 @@ def message_from_text(raw: bytes, path: str = "<stdin>") -> Message:
     return Message(path=path, message_id="", body=text)
 
 
-def _fitted(model: ChatModel, text: str, build, max_tokens: int) -> tuple[str, list[str]]:
-    """Generate from build(text); a text too long for the context is cut (never skipped) and tried again."""
-    for _ in range(4):
+def fit_messages(model: ChatModel, text: str, build, max_tokens: int) -> tuple[list[dict], list[str]]:
+    """build(text) → (messages, payloads), with `text` cut (never skipped) until the prompt fits the context."""
+    for _ in range(6):
         messages, payloads = build(text)
-        try:
-            return complete(model, messages, max_tokens=max_tokens), payloads
-        except PromptTooLong as e:
-            text = text[: int(len(text) * e.room / e.n_tokens * 0.9)]
-    raise PromptTooLong(len(text), 0)
+        n_ctx = getattr(model, "n_ctx", None)
+        if not n_ctx or not hasattr(model, "prompt_text"):
+            return messages, payloads
+        n = model.count_tokens(model.prompt_text(messages))
+        if n + max_tokens <= n_ctx:
+            return messages, payloads
+        text = text[: int(len(text) * (n_ctx - max_tokens) / n * 0.9)]
+    raise PromptTooLong(n, n_ctx - max_tokens)
+
+
+def _fitted(model: ChatModel, text: str, build, max_tokens: int) -> tuple[str, list[str]]:
+    messages, payloads = fit_messages(model, text, build, max_tokens)
+    return complete(model, messages, max_tokens=max_tokens), payloads
 
 
 def summarize_message(model: ChatModel, msg: Message, length: str = "short") -> Summary:
@@ -106,16 +114,22 @@ def _safe(fn, model, item, length):
         return MailError(path, str(e))
 
 
-def reply_messages(msg: Message, kb: list[str] | None = None) -> tuple[list[dict], list[str]]:
-    return reply_task.build_messages(msg.body or msg.quoted, msg.subject, kb)
+def reply_messages(model: ChatModel, msg: Message, kb: list[str] | None = None) -> tuple[list[dict], list[str]]:
+    """The reply prompt, fitted to the model's context, and the injection payloads found in the message."""
+    return fit_messages(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb),
+                        reply_task.MAX_TOKENS)
 
 
 def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Iterator[str]:
-    messages, _ = reply_messages(msg, kb)
+    """The reply as it is generated; when the message carried an injection, the scrubbed reply in one piece."""
+    messages, payloads = reply_messages(model, msg, kb)
+    if payloads:  # payloads are scrubbed from the whole text, so nothing is shown before the end
+        yield scrub_output(reply_task.clean(complete(model, messages, max_tokens=reply_task.MAX_TOKENS)), payloads)
+        return
     yield from model.stream(messages, max_tokens=reply_task.MAX_TOKENS)
 
 
 def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> str:
-    out, payloads = _fitted(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb),
-                            reply_task.MAX_TOKENS)
+    messages, payloads = reply_messages(model, msg, kb)
+    out = complete(model, messages, max_tokens=reply_task.MAX_TOKENS)
     return scrub_output(reply_task.clean(out), payloads)

@@ -16,17 +16,18 @@ from typing import Callable
 
 from assistant import paths
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+MIGRATIONS: list[Callable[[], str]] = []
 
 
-def migration(fn: Callable[[sqlite3.Connection], None]):
+def migration(fn: Callable[[], str]):
+    """Register a migration: a function returning its SQL; each runs once, in order, in one transaction."""
     MIGRATIONS.append(fn)
     return fn
 
 
 @migration
-def m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+def m001_initial() -> str:
+    return (
         """
         CREATE TABLE conversations (id TEXT PRIMARY KEY, name TEXT, model TEXT, system TEXT,
                                     created REAL, updated REAL);
@@ -46,8 +47,8 @@ def m001_initial(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m002_feedback(db: sqlite3.Connection) -> None:
-    db.executescript(
+def m002_feedback() -> str:
+    return (
         """
         CREATE TABLE feedback (id INTEGER PRIMARY KEY, task TEXT, model TEXT, source TEXT,
                                input TEXT, draft TEXT, final TEXT, accepted INTEGER, created REAL);
@@ -65,12 +66,16 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
-    done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
     for fn in MIGRATIONS:
-        if fn.__name__ not in done:
-            with db:
-                fn(db)
-                db.execute("INSERT INTO _migrations VALUES (?, ?)", (fn.__name__, time.time()))
+        if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone():
+            continue
+        try:  # the schema change and its record commit together, or not at all
+            db.executescript(f"BEGIN IMMEDIATE; {fn()}; INSERT INTO _migrations VALUES ('{fn.__name__}', {time.time()}); COMMIT;")
+        except sqlite3.OperationalError:
+            if db.in_transaction:
+                db.rollback()
+            if not db.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone():
+                raise  # not another process that got there first: a real error
     return db
 
 

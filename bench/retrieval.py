@@ -109,7 +109,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mail-docs", type=int, default=4000)
     ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--embedder", default="all-MiniLM-L6-v2", help="all-MiniLM-L6-v2 or all-MiniLM-L6-v2-int8")
     args = ap.parse_args()
+    import os
+
+    os.environ["ASSISTANT_EMBEDDER"] = args.embedder
     from assistant.index import ALPHA, Index
 
     alphas = [round(a, 2) for a in np.linspace(0, 1, 11)]
@@ -135,7 +139,7 @@ def main() -> None:
             for n in (10_000, 100_000):
                 p50, p95 = latency(idx, n, "scale")
                 rows.append({"set": f"{n} chunks", "mode": "hybrid query latency", "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)})
-    report("retrieval", rows, extra)
+    report(f"retrieval-{args.embedder}", rows, extra)
 
 
 if __name__ == "__main__":

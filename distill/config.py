@@ -26,7 +26,7 @@ class Source:
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
 
     def __post_init__(self):
-        kinds = ("aeslc", "bitext", "tickets", "abcd", "mail", "csv", "jsonl", "feedback", "teacher_jsonl")
+        kinds = ("aeslc", "bitext", "tickets", "abcd", "mail", "csv", "jsonl", "feedback")
         if self.kind not in kinds:
             raise ValueError(f"source kind {self.kind!r} is not one of {kinds}")
         if self.split not in ("auto", "train", "val"):

@@ -196,9 +196,14 @@ def run(cfg: Config) -> Path:
     out = examples_path(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
+    n = 0
     with open(tmp, "w") as f:
         for ex in build_examples(cfg):
             f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+            n += 1
+    if n == 0:
+        tmp.unlink()
+        raise ValueError("no examples: every source was missing, unreadable or empty (see the warnings above)")
     os.replace(tmp, out)  # written whole or not at all
     return out
 

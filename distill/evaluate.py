@@ -66,8 +66,16 @@ def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None)
     return out
 
 
+def cache_file(out_dir: Path, name: str, model: str, lora: str | None) -> Path:
+    """Generations are cached per system and per exact model files: a re-exported student is generated anew."""
+    import hashlib
+
+    stamp = "|".join(f"{p}:{Path(p).stat().st_size}:{Path(p).stat().st_mtime}" for p in (model, lora) if p)
+    return out_dir / f"{name}-{hashlib.sha1(stamp.encode()).hexdigest()[:8]}.jsonl"
+
+
 def generate(name: str, model: str, lora: str | None, prompts: Path, out_dir: Path) -> dict:
-    cmd = [sys.executable, "-m", "distill.generate", model, str(prompts), str(out_dir / f"{name}.jsonl"), "--name", name]
+    cmd = [sys.executable, "-m", "distill.generate", model, str(prompts), str(cache_file(out_dir, name, model, lora)), "--name", name]
     if lora:
         cmd += ["--lora", lora]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -138,7 +146,7 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
     outputs: dict[str, dict] = {}
     for name, (model, lora) in systems(cfg, extra_systems).items():
         speed = generate(name, model, lora, prompts, out)
-        gens = {json.loads(l)["id"]: json.loads(l)["output"] for l in open(out / f"{name}.jsonl")}
+        gens = {json.loads(l)["id"]: json.loads(l)["output"] for l in open(cache_file(out, name, model, lora))}
         outputs[name] = {ex["id"]: clean(ex["task"], gens.get(ex["id"], "")) for ex in rows}
         scores = [rouge(outputs[name][ex["id"]], ex["reference"]) for ex in rows]
         fmt = [format_ok(ex["task"], outputs[name][ex["id"]], ex["messages"][-1]["content"]) for ex in rows]

@@ -163,7 +163,8 @@ def run(cfg: Config) -> Path:
     base_gguf = resolve_base(cfg.train.base)
     model = load_model(cfg.train.base)
     tok, template = load_tokenizer(cfg.train.base), chat_template(cfg.train.base)
-    held = [e for e in read_examples(examples_path(cfg)) if e["split"] == "val"][:8]
+    rows = read_examples(examples_path(cfg))
+    held = ([e for e in rows if e["split"] == "val"] or rows)[:8]  # held-out prompts, else training ones
     token_lists = [tok(render_chat(template, e["messages"]), add_special_tokens=False)["input_ids"][:384] for e in held]
     ex = cfg.export
     if cfg.train.method == "lora":

@@ -58,6 +58,8 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Pa
     m = manifest(cfg, dest / src.name, info["kind"])
     if info["kind"] != "adapter":
         m["base_path"] = src.name  # a merged model is its own base
+    elif cfg.train.base != "smollm2-135m":
+        m["base_path"] = str(resolve_base(cfg.train.base))
     from distill.card import render
 
     report_md = (eval_dir(cfg) / "report.md").read_text() if (eval_dir(cfg) / "report.md").exists() else ""

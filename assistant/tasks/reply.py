@@ -32,7 +32,7 @@ def build_messages(customer_text: str, subject: str = "", kb: list[str] | None =
     system = SYSTEM + (" " + KB_NOTE if kb else "")
     user = fence("CUSTOMER", safe)
     if kb:
-        user = fence("KB", "\n\n".join(f"[{i}] {c}" for i, c in enumerate(kb, 1))) + "\n\n" + user
+        user = fence("KB", "\n\n".join(f"[{i}] {neutralize(c)[0]}" for i, c in enumerate(kb, 1))) + "\n\n" + user
     return [{"role": "system", "content": system}, {"role": "user", "content": user}], payloads
 
 

@@ -46,9 +46,10 @@ def input_text(body: str, subject: str = "", sender: str = "", date: str | None 
 
 def thread_text(messages: list[tuple[str, str, str]], budget: int = MAX_BODY_CHARS) -> str:
     """(sender, date, body) triples → one text, each message trimmed so that all fit the budget."""
-    share = max(200, budget // max(1, len(messages)))
+    share = max(80, budget // max(1, len(messages)))
     parts = [f"--- {sender} ({date or 'no date'})\n{body.strip()[:share]}" for sender, date, body in messages]
-    return "\n".join(parts)[:budget]
+    text = "\n".join(parts)
+    return text if len(text) <= budget else text[-budget:]  # a long thread keeps its newest messages
 
 
 def build_messages(text: str, length: str = "short", thread: bool = False) -> tuple[list[dict], list[str]]:

@@ -78,7 +78,7 @@ class ChatScreen(Screen):
             self.load_model(self.model_name)
 
     # models load in a thread after the first paint
-    @work(thread=True, exclusive=True, group="load")
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load_model(self, name: str | None):
         from assistant import registry
 
@@ -168,7 +168,7 @@ class ChatScreen(Screen):
         self.sources = []
         return [{"role": "system", "content": system or SYSTEM}] + self.history + [{"role": "user", "content": prompt}]
 
-    @work(thread=True, exclusive=True, group="chat")
+    @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
     def generate(self, prompt: str, widget: ChatMessage, system: str, ground: bool) -> None:
         start = time.time()
         self.app.call_from_thread(self.set_status, "thinking…")

@@ -61,7 +61,7 @@ class MailScreen(Screen):
     def path_entered(self, event: Input.Submitted) -> None:
         self.load(event.value)
 
-    @work(thread=True, exclusive=True, group="read")
+    @work(thread=True, exclusive=True, group="read", exit_on_error=False)
     def load(self, path: str) -> list[Thread]:
         items = list(read_mail(path))
         errors = [m for m in items if isinstance(m, MailError)]
@@ -113,7 +113,7 @@ class MailScreen(Screen):
             self.query_one("#summary", Static).update("summarizing…")
             self.summarize(self.current)
 
-    @work(thread=True, exclusive=True, group="model")
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def summarize(self, thread: Thread) -> None:
         from assistant.services import summarize_thread
 
@@ -125,7 +125,7 @@ class MailScreen(Screen):
             self.query_one("#draft", TextArea).text = ""
             self.draft(self.current)
 
-    @work(thread=True, exclusive=True, group="model")
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def draft(self, thread: Thread) -> None:
         from assistant.services import stream_reply
 

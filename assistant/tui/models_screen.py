@@ -85,7 +85,7 @@ class ModelsScreen(Screen):
             self.notify(f"measuring {e.name}…")
             self.measure(e)
 
-    @work(thread=True, exclusive=True, group="measure")
+    @work(thread=True, exclusive=True, group="measure", exit_on_error=False)
     def measure(self, e) -> tuple[str, float]:
         from assistant import registry
 
@@ -110,11 +110,14 @@ class ModelsScreen(Screen):
             self.query_one("#retrain-log", Log).clear()
             self.retrain("reply")
 
-    @work(thread=True, exclusive=True, group="retrain")
+    @work(thread=True, exclusive=True, group="retrain", exit_on_error=False)
     def retrain(self, task: str) -> dict | None:
         log = self.query_one("#retrain-log", Log)
         cmd = [sys.executable, "-m", "assistant.cli", "retrain", task, "--json", "-y"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        from assistant import paths
+
+        errlog = open(paths.data_dir() / "retrain-app.log", "w")  # a file, not a pipe: a full pipe would block the child
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, text=True)
         result = None
         for line in self.proc.stdout:
             try:
@@ -127,7 +130,8 @@ class ModelsScreen(Screen):
                     else json.dumps(event))
             self.app.call_from_thread(log.write_line, text)
         self.proc.wait()
-        err = self.proc.stderr.read().strip().splitlines()
+        errlog.close()
+        err = Path(errlog.name).read_text().strip().splitlines()
         code, self.proc = self.proc.returncode, None
         if code != 0 and code != -15:
             raise RuntimeError(err[-1] if err else f"retrain exited with {code}")
