@@ -12,6 +12,7 @@ reused (llama.cpp keeps the longest common token prefix of the previous call).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from dataclasses import dataclass
@@ -28,6 +29,13 @@ class PromptTooLong(AssistantError):
 
 _LOCK = threading.RLock()  # serializes heavy work: loads and generation
 _RESIDENT: dict[str, "LlamaCppModel"] = {}
+
+
+@atexit.register
+def _unload_all() -> None:
+    """Free llama.cpp models before the interpreter tears down the modules their destructors need."""
+    for m in list(_RESIDENT.values()):
+        m.unload()
 
 
 class ChatModel(Protocol):

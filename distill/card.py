@@ -19,15 +19,25 @@ USES = {
 def render(m: dict, report_md: str) -> str:
     kinds = sorted({s["kind"] for s in m["training_data"]})
     noncommercial = any(k in ("aeslc", "tickets") for k in kinds)
-    data = "\n".join(f"- {s['kind']} `{s['path']}` (target: {s['target']}{', limit ' + str(s['limit']) if s['limit'] else ''})"
-                     for s in m["training_data"])
+    def line(s):
+        extra = (f", limit {s['limit']}" if s["limit"] else "") + (f", {s['inject']:.0%} with injected instructions" if s.get("inject") else "")
+        return f"- {s['kind']} `{s['path']}` (target: {s['target']}{extra})"
+
+    train_src = [s for s in m["training_data"] if s.get("split") != "val"]
+    eval_src = [s for s in m["training_data"] if s.get("split") == "val"]
+    data = "\n".join(line(s) for s in train_src) + (f"\n\n{m['train_examples']} training examples in all (after dedup, "
+                                                     "length limits and the held-out split)." if m.get("train_examples") else "")
+    if eval_src:
+        data += "\n\nHeld out for the report card, never trained on: " + ", ".join(f"{s['kind']} `{s['path']}`" for s in eval_src) + "."
+    injected = any(s.get("inject") for s in train_src)
     lic = "\n".join(f"- {LICENSES.get(k, k)}" for k in kinds)
     return f"""# {m['name']}
 
-{USES.get(m['task'], m['task'])} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')}) on
-SmolLM2-135M-Instruct (`{m['base_file']}`, sha256 `{m['base_sha256'][:16]}…`), trained by `distill` with
-sequence-level distillation: the targets are a larger model's answers (teacher: {m['teacher']}; for
-pre-generated data sets, the large model that wrote them) and, for subject lines, human references.
+{USES.get(m['task'], m['task'])} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')},
+{m['train']['max_steps']} steps) on SmolLM2-135M-Instruct (`{m['base_file']}`, sha256 `{m['base_sha256'][:16]}…`),
+trained by `distill`. Targets (see below): `reference` is the data set's own answer (human subject lines for
+AESLC; answers written by large models for Bitext and the tickets), `teacher` is the local teacher's
+({m['teacher']}) answer: sequence-level distillation.
 Prompt version `{m['prompt_version']}`: prompts come from the assistant's own task code.
 
 ## Intended use and limits
@@ -36,8 +46,8 @@ Prompt version `{m['prompt_version']}`: prompts come from the assistant's own ta
   it can miss details, get names or numbers wrong, and it knows nothing about your company's
   policies unless you give them (`assistant reply --kb`).
 - Mail text is data: the assistant fences it and removes instructions aimed at an AI before the
-  model sees them, and training included messages carrying such instructions with honest targets.
-- English first; the support student also saw German tickets.
+  model sees them{', and training included messages carrying such instructions with honest targets' if injected else ''}.
+- English first{"; it also saw German tickets" if "tickets" in kinds else ""}.
 {'- **Non-commercial use only**: trained on data licensed for non-commercial use (below).' if noncommercial else ''}
 
 ## Training data

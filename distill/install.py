@@ -27,6 +27,11 @@ from distill.student import resolve_base
 TASKS_OF = {"summarize": "summarize", "support": "reply"}
 
 
+def _meta(cfg: Config) -> dict:
+    f = cfg.run_dir / "train" / "meta.json"
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
 def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
     base = resolve_base(cfg.train.base)
     report = eval_dir(cfg) / "report.json"
@@ -38,8 +43,9 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "base": cfg.train.base, "base_file": base.name, "base_sha256": registry.sha256_file(base),
         "adapter" if kind == "adapter" else "model": artifact.name, "sha256": registry.sha256_file(artifact),
         "prompt_version": summarize_task.PROMPT_VERSION if cfg.task == "summarize" else reply_task.PROMPT_VERSION,
-        "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit}
-                          for s in cfg.data.sources],
+        "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
+                           "split": s.split, "inject": s.inject} for s in cfg.data.sources],
+        "train_examples": _meta(cfg).get("train_examples"),
         "teacher": cfg.teach.teacher, "train": {k: getattr(cfg.train, k) for k in ("method", "lora_r", "lr", "max_steps", "kd")},
         "export": export_info, "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

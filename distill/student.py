@@ -21,9 +21,17 @@ def resolve_base(base: str) -> Path:
     return p
 
 
+def _quiet_transformers() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def load_tokenizer(base: str):
     from transformers import AutoTokenizer
 
+    _quiet_transformers()
     p = resolve_base(base)
     if p.suffix == ".gguf":
         return AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
@@ -34,6 +42,7 @@ def load_model(base: str, dtype=None):
     import torch
     from transformers import AutoModelForCausalLM
 
+    _quiet_transformers()
     p = resolve_base(base)
     if p.suffix == ".gguf":
         model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, dtype=dtype or torch.float32)

@@ -188,7 +188,8 @@ def test_logit_kd_trains_from_stored_topk(tmp_path, shared, tiny_model):
     from distill.teach import unpack_topk
 
     c = write_config(tmp_path, shared, tiny_model, extra='kd = "jsd"\nkd_weight = 0.5')
-    text = c.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"').replace("max_steps = 6", "max_steps = 2")
+    text = c.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"\ntask = "summarize-short"')
+    text = text.replace("max_steps = 6", "max_steps = 2")
     c.write_text(text + f'\n[teach]\nteacher = "{paths.base_model_path()}"\ntop_k_logits = 8\nn_ctx = 1024\n')
     cfg = load_config(c, [f"teach.teacher={json.dumps(str(paths.base_model_path()))}"])
     data_stage.run(cfg)
