@@ -37,8 +37,11 @@ def cache_dir() -> Path:
 
 
 def assets_dir() -> Path:
-    """The shipped assets (students, demo knowledge base), found in the installed package."""
-    return Path(str(resources.files("assistant.assets")))
+    """The shipped assets (students, demo knowledge base): in the installed package, or beside a source checkout."""
+    try:
+        return Path(str(resources.files("assistant.assets")))
+    except ModuleNotFoundError:  # running from a checkout without an editable install
+        return Path(__file__).resolve().parents[1] / "assets"
 
 
 def base_model_path() -> Path:

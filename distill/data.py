@@ -68,7 +68,8 @@ def _examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
     elif kind == "bitext":
         for n, r in enumerate(_rows_csv(path)):
             rid = hashlib.sha1(r["instruction"].encode()).hexdigest()[:12]
-            yield f"bitext:{rid}", {"text": r["instruction"], "reference": r.get("response", ""), "meta": {"intent": r.get("intent")}}
+            yield f"bitext:{rid}", {"text": r["instruction"], "reference": r.get("response", "").replace("\r\n", "\n"),
+                                    "meta": {"intent": r.get("intent")}}
     elif kind == "tickets":
         for r in _rows_csv(path):
             body = r["body"].replace("\\n", "\n")

@@ -40,9 +40,12 @@ def items(cfg: Config, eval_file: str = "") -> list[dict]:
 
 
 def clean(task: str, text: str) -> str:
+    """The same cleanup the assistant applies before showing an answer."""
+    from assistant.tasks import reply as reply_task
+
     if task.startswith("summarize"):
         return summarize_task.clean(text, task.rpartition("-")[2])
-    return text.strip()
+    return reply_task.clean(text)
 
 
 def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None) -> dict[str, tuple[str, str | None]]:

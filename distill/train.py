@@ -293,7 +293,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
                 (t.dpo_weight * dpo_loss(core, c, r, t.dpo_beta) / t.grad_accum).backward()
             tokens += int((b["labels"] != -100).sum())
             all_tokens += b["input_ids"].numel()
-            loss_sum += float(loss) / t.grad_accum
+            loss_sum += loss.item() / t.grad_accum
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

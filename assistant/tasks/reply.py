@@ -37,4 +37,4 @@ def build_messages(customer_text: str, subject: str = "", kb: list[str] | None =
 
 
 def clean(output: str) -> str:
-    return output.strip()
+    return output.replace("\r\n", "\n").strip()
