@@ -45,6 +45,7 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 # fusion weight of the dense score, tuned on the mail and FAQ dev sets (bench/retrieval.py)
 ALPHA = 0.5
 CANDIDATES = 100
+EMBED_BATCH = 64  # chunks embedded together across files
 
 
 @dataclass
@@ -152,32 +153,41 @@ class Index:
             with self.db:
                 self.db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (collection, str(p)))
             files += list(files_under(p))
-        total = len(files)
+        total, pending = len(files), []
         for f in files:
             stats.files_seen += 1
-            self._add_file(f, collection, stats)
+            item = self._read(f, collection, stats)
+            if item:
+                pending.append(item)
+            # embed many small files together (a batch of one chunk wastes most of the CPU), then commit each file
+            if pending and (sum(len(x["chunks"]) for x in pending) >= EMBED_BATCH or stats.files_seen == total):
+                self._commit(pending, collection, stats)
+                pending = []
             if progress:
                 progress(stats, total)
+        if pending:
+            self._commit(pending, collection, stats)
         stats.seconds = time.time() - t0
         return stats
 
-    def _add_file(self, f: Path, collection: str, stats: AddStats) -> None:
+    def _read(self, f: Path, collection: str, stats: AddStats) -> dict | None:
+        """A changed file's chunks, or None when the file is unchanged or unreadable."""
         try:
             st = f.stat()
         except OSError as e:
             stats.errors.append((str(f), e.strerror or str(e)))
-            return
+            return None
         row = self.db.execute("SELECT id, sha256, size, mtime FROM files WHERE collection = ? AND path = ?",
                               (collection, str(f))).fetchone()
         if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime:
             stats.files_skipped += 1
-            return
+            return None
         digest = _sha256(f)
         if row and row["sha256"] == digest:
             with self.db:
                 self.db.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (st.st_size, st.st_mtime, row["id"]))
             stats.files_skipped += 1
-            return
+            return None
         chunks, errors = [], []
         for doc in read_file(f):
             if isinstance(doc, DocError):
@@ -185,29 +195,35 @@ class Index:
                 continue
             for i, text in enumerate(chunk_text(doc.text)):
                 chunks.append((doc, i, text))
-        vectors = self.embedder.encode_documents([f"{d.title}\n{t}" if d.title else t for d, _, t in chunks]) if chunks else []
-        error = None if chunks else (errors[0] if errors else "no text found")
-        with self.db:  # one transaction: the file and all its chunks, or nothing
-            if row:
-                self.db.execute("DELETE FROM chunks WHERE file_id = ?", (row["id"],))
-            cur = self.db.execute(
-                "INSERT INTO files (collection, path, sha256, size, mtime, error, indexed) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
-                " mtime = excluded.mtime, error = excluded.error, indexed = excluded.indexed RETURNING id",
-                (collection, str(f), digest, st.st_size, st.st_mtime, error, time.time()))
-            file_id = cur.fetchone()[0]
-            self.db.executemany(
-                "INSERT INTO chunks (collection, file_id, path, title, message_id, thread_id, ord, text, vector)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(collection, file_id, d.path, d.title, d.message_id, d.thread_id, i, t, v.tobytes())
-                 for (d, i, t), v in zip(chunks, vectors)])
-        if error:
-            stats.errors.append((str(f), error))
-        else:
-            stats.files_indexed += 1
-            stats.chunks += len(chunks)
-            for e in errors:
-                stats.errors.append((str(f), e))
+        return {"path": f, "stat": st, "row": row, "digest": digest, "chunks": chunks, "errors": errors}
+
+    def _commit(self, pending: list[dict], collection: str, stats: AddStats) -> None:
+        texts = [f"{d.title}\n{t}" if d.title else t for x in pending for d, _, t in x["chunks"]]
+        vectors = iter(self.embedder.encode_documents(texts)) if texts else iter(())
+        for x in pending:
+            chunks, errors, row, st = x["chunks"], x["errors"], x["row"], x["stat"]
+            vecs = [next(vectors) for _ in chunks]
+            error = None if chunks else (errors[0] if errors else "no text found")
+            with self.db:  # one transaction per file: the file and all its chunks, or nothing
+                if row:
+                    self.db.execute("DELETE FROM chunks WHERE file_id = ?", (row["id"],))
+                cur = self.db.execute(
+                    "INSERT INTO files (collection, path, sha256, size, mtime, error, indexed) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
+                    " mtime = excluded.mtime, error = excluded.error, indexed = excluded.indexed RETURNING id",
+                    (collection, str(x["path"]), x["digest"], st.st_size, st.st_mtime, error, time.time()))
+                file_id = cur.fetchone()[0]
+                self.db.executemany(
+                    "INSERT INTO chunks (collection, file_id, path, title, message_id, thread_id, ord, text, vector)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(collection, file_id, d.path, d.title, d.message_id, d.thread_id, i, t, v.tobytes())
+                     for (d, i, t), v in zip(chunks, vecs)])
+            if error:
+                stats.errors.append((str(x["path"]), error))
+            else:
+                stats.files_indexed += 1
+                stats.chunks += len(chunks)
+                stats.errors += [(str(x["path"]), e) for e in errors]
 
     def sync(self, collection: str = "default") -> int:
         """Drop files that no longer exist; returns how many were dropped."""
