@@ -17,10 +17,13 @@ _INJECTION = re.compile(
     r"|\b(as an|you are an?)\s+(AI|assistant|language model)"
     r"|\b(instead|now)\s*,?\s+(reply|respond|output|print|write|say|answer)\b"
     r"|\b(print|output|reveal|include|say|write|repeat|reply with|respond with|forward)\b[^.\n]{0,60}\b(token|secret|password|phrase|exactly|verbatim|api key|all (e-?)?mails?)\b"
-    r"|\bsystem prompt\b|\bnew instructions?\b",
+    r"|\bsystem prompt\b|\bnew instructions?\b"
+    r"|\b(note|message|instructions?|memo)\s+(to|for)\s+(the\s+|any\s+)?(AI|assistant|summari[sz]er|bot|model|language model|reader)s?\b"
+    r"|\b(write|format|give|return|produce|end|start|begin)\s+your\s+(answer|reply|response|summary|output)\b",
     re.I,
 )
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
+# a sentence ends at . ! ? followed by a space or the end (not inside addresses or URLs), or at a line break
+_SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s|$)|(?=\n)|$)")
 _PAYLOAD = re.compile(
     r"\"([^\"]{3,80})\"|'([^']{3,80})'|“([^”]{3,80})”"  # quoted phrases
     r"|\b([A-Z0-9][A-Z0-9_-]{5,}[A-Z0-9])\b"  # SHOUTED-TOKENS and codes
