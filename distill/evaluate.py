@@ -87,12 +87,18 @@ def generate(name: str, model: str, lora: str | None, prompts: Path, out_dir: Pa
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def rouge(pred: str, refs) -> dict:
-    from rouge_score import rouge_scorer
+_SCORER = None
 
+
+def rouge(pred: str, refs) -> dict:
+    """ROUGE-1/2/L F1 (x100), averaged over the references; one scorer built once per process."""
+    global _SCORER
+    if _SCORER is None:
+        from rouge_score import rouge_scorer
+
+        _SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     refs = refs if isinstance(refs, list) else [refs]
-    sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    scores = [sc.score(r, pred) for r in refs]
+    scores = [_SCORER.score(r, pred) for r in refs]
     return {k: 100 * sum(s[k].fmeasure for s in scores) / len(scores) for k in ("rouge1", "rouge2", "rougeL")}
 
 
