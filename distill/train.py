@@ -122,19 +122,36 @@ def pack(items: list[Item], budget: int, seed: int) -> list[list[Item]]:
     return rows
 
 
+def block_causal_mask(segments: list[int]) -> torch.Tensor:
+    """(1, 1, n, n) boolean mask: a token sees earlier tokens of its own example only.
+
+    Position ids alone do not isolate packed examples under SDPA (measured: logits of a packed
+    example differed from the same example alone by up to 17.8); this explicit mask does.
+    """
+    seg = torch.tensor(segments)
+    n = len(segments)
+    return ((seg[:, None] == seg[None, :]) & torch.ones(n, n, dtype=torch.bool).tril())[None, None]
+
+
 def collate(row: list[Item]):
-    ids, labels, pos, kd_pos, kd_ids, kd_lp = [], [], [], [], [], []
-    for it in row:
+    ids, labels, pos, seg, kd_pos, kd_ids, kd_lp = [], [], [], [], [], [], []
+    for n, it in enumerate(row):
         start = len(ids)
         ids += it.ids
         labels += [-100] * it.n_prompt + it.ids[it.n_prompt :]
         pos += list(range(len(it.ids)))
+        seg += [n] * len(it.ids)
         if it.topk is not None:
             # the logits at position p predict token p+1: answer token j is predicted at n_prompt + j - 1
             kd_pos += [start + it.n_prompt - 1 + j for j in range(len(it.ids) - it.n_prompt)]
             kd_ids.append(torch.from_numpy(it.topk[0].copy()).long())
             kd_lp.append(torch.from_numpy(it.topk[1].copy()))
-    batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([pos])}
+    batch = {
+        "input_ids": torch.tensor([ids]),
+        "labels": torch.tensor([labels]),
+        "position_ids": torch.tensor([pos]),
+        "attention_mask": block_causal_mask(seg),
+    }
     if kd_pos:
         batch["kd"] = (torch.tensor(kd_pos), torch.cat(kd_ids), torch.cat(kd_lp))
     return batch
@@ -147,7 +164,12 @@ def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
     labels = batch["labels"][0]
     keep = torch.nonzero(labels[1:] != -100).squeeze(-1)  # position p predicts token p+1
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
-        out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], logits_to_keep=keep)
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            position_ids=batch["position_ids"],
+            logits_to_keep=keep,
+        )
     logits = out.logits[0].float()
     sft = torch.nn.functional.cross_entropy(logits, labels[keep + 1])
     if kd != "none" and "kd" in batch:

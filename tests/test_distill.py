@@ -84,6 +84,23 @@ def _log(tmp_path):
 
 
 @pytest.mark.slow
+def test_packed_examples_do_not_see_each_other(tiny_model):
+    """A packed row must give each example the logits it gets alone (no attention across examples)."""
+    import torch
+
+    from distill.student import load_model
+    from distill.train import Item, collate, row_loss
+
+    model = load_model(str(tiny_model)).eval()
+    a, b = Item(list(range(100, 140)), 30), Item(list(range(500, 520)), 12)
+    with torch.no_grad():
+        alone = row_loss(model, collate([b]), "none", 0)[0]
+        packed_after_a = row_loss(model, collate([a, b]), "none", 0)[0]
+        both = row_loss(model, collate([a]), "none", 0)[0]
+    # the packed loss is the mean over both answers' tokens: (10 * loss_a + 8 * loss_b) / 18
+    assert torch.allclose(packed_after_a, (10 * both + 8 * alone) / 18, atol=1e-5)
+
+
 def test_train_kill_and_resume_matches_uninterrupted(tmp_path, shared, tiny_model):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
