@@ -56,6 +56,27 @@ def models_remove(name):
     click.echo(f"removed {name}")
 
 
+@models.command("prepare")
+def models_prepare():
+    """Build each student's merged GGUF now (otherwise built on first use, a few seconds each).
+
+    A student ships as a small LoRA adapter; it runs fastest folded into its base and quantized
+    (Q8_0 by default; `[runtime] merge = "none"` in config.toml keeps the adapter separate).
+    """
+    from pathlib import Path
+
+    from assistant import registry
+    from assistant.merge import merged
+
+    kind = registry.merge_kind()
+    if kind is None:
+        click.echo("runtime merge is off (config [runtime] merge = \"none\"): nothing to build")
+        return
+    for e in registry.all_models().values():
+        if e.lora_path:
+            click.echo(f"{e.name}: {merged(Path(e.path), Path(e.lora_path), kind, e.name)}")
+
+
 @models.command("default")
 @click.argument("task", type=click.Choice(["chat", "summarize", "reply"]))
 @click.argument("name")

@@ -104,6 +104,7 @@ class LlamaCppModel:
     name: str
     path: Path
     lora_path: Path | None = None
+    merge: str | None = None  # fold the adapter into a cached merged GGUF of this type at load
     n_ctx: int = 2048
     n_threads: int | None = None
     _llm: object = None
@@ -125,9 +126,14 @@ class LlamaCppModel:
             _quiet_llama()
             import llama_cpp
 
+            model_path, lora_path = self.path, self.lora_path
+            if lora_path and self.merge:
+                from assistant.merge import merged
+
+                model_path, lora_path = merged(self.path, lora_path, self.merge, self.name), None
             try:
                 self._llm = llama_cpp.Llama(
-                    model_path=str(self.path), lora_path=str(self.lora_path) if self.lora_path else None,
+                    model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,
                     n_ctx=self.n_ctx, n_threads=self.n_threads or physical_cores(),
                     n_batch=512, verbose=False,
                 )

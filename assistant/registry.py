@@ -187,11 +187,26 @@ def resolve(spec: str | None, task: str, base_url: str | None = None):
 _INSTANCES: dict = {}
 
 
+MERGE_KINDS = ("Q8_0", "F16", "none")
+
+
+def merge_kind() -> str | None:
+    """How a base + adapter student runs: folded into a cached merged GGUF (default Q8_0), or `none`.
+
+    Set in config.toml (`[runtime] merge = "none"`) or with ASSISTANT_MERGE.
+    """
+    kind = os.environ.get("ASSISTANT_MERGE") or load_config().get("runtime", {}).get("merge", "Q8_0")
+    if kind not in MERGE_KINDS:
+        raise AssistantError(f"runtime merge must be one of {', '.join(MERGE_KINDS)}, not {kind!r}")
+    return None if kind == "none" else kind
+
+
 def _local(name: str, path: Path, lora: Path | None):
     """One LlamaCppModel per (name, file, adapter): a loaded model is reused, not loaded again."""
     from assistant.models import LlamaCppModel
 
-    key = (name, str(path), str(lora))
+    merge = merge_kind() if lora else None
+    key = (name, str(path), str(lora), merge)
     if key not in _INSTANCES:
-        _INSTANCES[key] = LlamaCppModel(name, path, lora)
+        _INSTANCES[key] = LlamaCppModel(name, path, lora, merge)
     return _INSTANCES[key]

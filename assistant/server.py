@@ -14,11 +14,18 @@ def model_settings() -> list:
     from assistant.gguf_check import read_header
     from assistant.models import physical_cores
 
-    out = []
+    out, kind = [], registry.merge_kind()
     for e in registry.all_models().values():
         read_header(e.path)
+        model, lora = e.path, e.lora_path
+        if lora and kind:  # a student runs as its cached merged GGUF, as in the CLI
+            from pathlib import Path
+
+            from assistant.merge import merged
+
+            model, lora = str(merged(Path(e.path), Path(lora), kind, e.name)), None
         out.append(ModelSettings(
-            model=e.path, model_alias=e.name, lora_path=e.lora_path, n_ctx=2048,
+            model=model, model_alias=e.name, lora_path=lora, n_ctx=2048,
             n_threads=physical_cores(), verbose=False,
         ))
     return out

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.merge import copy_metadata, quantize, write_gguf
 from distill.config import Config
-
-QUANT_TYPES = {"F16": 1, "Q8_0": 7, "Q4_K_M": 15}
 
 
 def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -73,15 +72,8 @@ def write_adapter(peft_dir: Path, base_config, out: Path) -> Path:
         # f16 halves the file (about 10 MB for r=16 on the 135M); llama.cpp applies it in f32
         writer.add_tensor(name + ".lora_a", a.astype(np.float16))
         writer.add_tensor(name + ".lora_b", np.ascontiguousarray(b).astype(np.float16))
-    _finish(writer)
+    write_gguf(writer)
     return out
-
-
-def _finish(writer) -> None:
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
 
 
 def write_merged(model, source_gguf: Path, out: Path) -> Path:
@@ -91,12 +83,7 @@ def write_merged(model, source_gguf: Path, out: Path) -> Path:
     reader = gguf.GGUFReader(str(source_gguf))
     arch = reader.fields["general.architecture"].contents()
     writer = gguf.GGUFWriter(str(out), arch)
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    copy_metadata(reader, writer)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     config, n_layers = model.config, model.config.num_hidden_layers
     state = model.state_dict()
@@ -109,19 +96,8 @@ def write_merged(model, source_gguf: Path, out: Path) -> Path:
             w = permute_rows(w, heads)
         name = _gguf_name(hf, n_layers)
         writer.add_tensor(name, w.astype(np.float16) if w.ndim == 2 else w.astype(np.float32))
-    _finish(writer)
+    write_gguf(writer)
     return out
-
-
-def quantize(src: Path, dest: Path, kind: str) -> Path:
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = QUANT_TYPES[kind]
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dest).encode(), params)
-    if rc != 0:
-        raise RuntimeError(f"quantizing {src} to {kind} failed (code {rc})")
-    return dest
 
 
 def top1_agreement(torch_model, gguf_path: Path, lora_path: Path | None, token_lists: list[list[int]]) -> float:

@@ -10,3 +10,4 @@ cd "$(dirname "$0")/.."
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF}"
 export PIP_ROOT_USER_ACTION=ignore
 python3 -m pip install -q ".${EXTRAS:+[$EXTRAS]}"
+python3 -m assistant.cli models prepare >/dev/null || echo "note: students will be merged on first use" >&2

@@ -1,0 +1,115 @@
+"""A student as one GGUF: its LoRA adapter folded into the base, quantized, built once and cached.
+
+    path = merged(base_gguf, adapter_gguf, "Q8_0")   # first call: a few seconds; then a cache hit
+
+llama.cpp applies a LoRA adapter as extra matrix products on every layer, which costs prompt
+speed (measured on the 135M: 179 prompt tok/s with the adapter, 243 on the bare Q4_1 base,
+284 on Q8_0). Folding W + (alpha / r) * B @ A into the weights removes that cost. This runs in
+numpy on the `gguf` package (no torch: the assistant never imports it): dequantize the base,
+add the low-rank update, write an F16 GGUF with the base's metadata (tokenizer, chat template),
+quantize it with llama.cpp's own quantizer, and keep only the result. The adapter's tensors are
+already in llama.cpp's layout (the exporter permuted q/k), so no permutation happens here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from assistant import AssistantError, paths
+
+QUANT_TYPES = {"F16": 1, "Q8_0": 7, "Q4_0": 2, "Q4_K_M": 15}
+
+
+def copy_metadata(reader, writer, skip: tuple[str, ...] = ("general.architecture", "general.file_type")) -> None:
+    """Every key of a GGUFReader into a GGUFWriter (tokenizer, chat template, hyperparameters)."""
+    import gguf
+
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name in skip:
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+
+
+def write_gguf(writer) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def quantize(src: Path, dest: Path, kind: str) -> Path:
+    import llama_cpp
+
+    from assistant.models import _quiet_llama
+
+    _quiet_llama()
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[kind]
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dest).encode(), params)
+    if rc != 0:
+        raise AssistantError(f"{src}: quantizing to {kind} failed (llama.cpp code {rc})")
+    return dest
+
+
+def fold_adapter(base: Path, adapter: Path, out: Path) -> Path:
+    """base GGUF + LoRA adapter GGUF → one F16 GGUF (1-D tensors stay F32)."""
+    import gguf
+    from gguf.quants import dequantize
+
+    base_r, lora_r = gguf.GGUFReader(str(base)), gguf.GGUFReader(str(adapter))
+    alpha = float(lora_r.fields["adapter.lora.alpha"].contents())
+    lora = {t.name: t for t in lora_r.tensors}
+    writer = gguf.GGUFWriter(str(out), base_r.fields["general.architecture"].contents())
+    copy_metadata(base_r, writer)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    folded = 0
+    for t in base_r.tensors:
+        w = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(tuple(reversed([int(n) for n in t.shape])))
+        a, b = lora.get(t.name + ".lora_a"), lora.get(t.name + ".lora_b")
+        if a is not None and b is not None:
+            a, b = np.asarray(a.data, np.float32), np.asarray(b.data, np.float32)  # (r, in), (out, r)
+            w = w + (alpha / a.shape[0]) * (b @ a)
+            folded += 1
+        writer.add_tensor(t.name, w.astype(np.float16) if w.ndim == 2 else w)
+    if folded != len(lora) // 2:
+        raise AssistantError(f"{adapter}: {len(lora) // 2 - folded} adapter tensors match nothing in {base.name}")
+    write_gguf(writer)
+    return out
+
+
+def _digest(*files: Path) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def merged(base: Path, adapter: Path, kind: str = "Q8_0", name: str | None = None) -> Path:
+    """The cached merged GGUF for (base, adapter, kind), built on first use (atomically)."""
+    if kind not in QUANT_TYPES:
+        raise AssistantError(f"merge type must be one of {', '.join(QUANT_TYPES)}, not {kind!r}")
+    folder = paths.cache_dir() / "merged"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name or adapter.stem}-{_digest(base, adapter)}-{kind}.gguf"
+    if out.exists():
+        return out
+    f16 = out.with_name(out.stem + f".{os.getpid()}.f16.tmp")
+    part = out.with_name(out.stem + f".{os.getpid()}.part")
+    try:
+        fold_adapter(base, adapter, f16)
+        if kind == "F16":
+            os.replace(f16, part)
+        else:
+            quantize(f16, part, kind)
+        os.replace(part, out)  # a kill leaves only a .tmp/.part, never a half-written model
+    finally:
+        for p in (f16, part):
+            p.unlink(missing_ok=True)
+    return out
