@@ -102,3 +102,17 @@ def test_kill_during_index_then_rerun_matches_uninterrupted(tmp_path, shared):
     ia, ib = Index.open(tmp_path / "a" / "data" / "index.db"), Index.open(tmp_path / "b" / "data" / "index.db")
     for q in queries:
         assert [h.path for h in ia.search(q)] == [h.path for h in ib.search(q)]
+
+
+def test_fusion_weighs_dense_more_for_longer_queries():
+    from assistant.index import fts_query, fuse, query_alpha
+
+    assert query_alpha("nymex margins") == 0.4
+    assert query_alpha("how do I get a refund for an order that arrived damaged and late") == 0.9
+    assert 0.4 < query_alpha("meeting about the gas contract renewal next week") < 0.9
+    assert fts_query("gas contract renewal", phrases=True).count('"') == 10  # 3 words + 2 pairs
+    # chunk 1 leads lexically, chunk 2 semantically: a short query keeps 1 first, a long one puts 2 first
+    lex, dense = {1: 9.0, 2: 3.0, 3: 2.0}, {1: 0.30, 2: 0.80, 3: 0.25}
+    short, long = fuse(lex, dense, query_alpha("gas")), fuse(lex, dense, query_alpha("a " * 20))
+    assert max(short, key=short.get) == 1 and max(long, key=long.get) == 2
+    assert set(fuse({}, dense, 0.5)) == {1, 2, 3}  # no lexical hit: dense alone still ranks
