@@ -9,27 +9,15 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 import click
 
 from assistant import AssistantError, __version__
+from assistant.clickutil import ErrorGroup, stay_offline
 
-# the default commands never touch the network: no hub downloads, no telemetry
-for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
-    os.environ.setdefault(_var, "1")
-
-
-class Group(click.Group):
-    """Turns AssistantError into a one-line message and a non-zero exit, never a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except AssistantError as e:
-            raise click.ClickException(str(e)) from None
+stay_offline()
 
 
 def _emit(obj: dict, as_json: bool, text: str) -> None:
@@ -44,7 +32,7 @@ def _progress(total: int | None, label: str):
                     console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())
 
 
-@click.group(cls=Group, invoke_without_command=True)
+@click.group(cls=ErrorGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="assistant")
 @click.option("-c", "--continue", "cont", is_flag=True, help="Reopen the last conversation in the app.")
 @click.pass_context
@@ -98,11 +86,11 @@ def summarize(paths, length, threads, as_json, no_log, model_name, base_url):
         results = iter([services.summarize_message(model, stdin_msg, length)])
         total = 1
     else:
-        from assistant.mail import iter_files
-        from pathlib import Path
+        from assistant.mail import read_mail
 
-        total = sum(1 for p in files if Path(p).exists() for _ in iter_files(Path(p)))
-        results = services.summarize_paths(model, files, length, threads)
+        items = list(read_mail(*files))  # parsed once: the bar's total is exact, mbox files included
+        total = services.count_units(items, threads)
+        results = services.summarize_items(model, items, length, threads)
     db = None if no_log else store.connect()
     failed = 0
     with _progress(total, "summarizing") as bar:

@@ -30,6 +30,8 @@ def models_list(as_json):
                                    "source": e.source, "size": e.size_bytes(), "default_for": tasks}))
         else:
             mark = f"  [default: {', '.join(tasks)}]" if tasks else ""
+            if not registry.prompt_current(e):
+                mark += "  [trained on an older prompt: not used by default]"
             click.echo(f"{e.name:32} {e.source:8} {e.size_bytes() / 1e6:7.1f} MB{mark}")
 
 
@@ -73,7 +75,7 @@ def models_prepare():
         click.echo("runtime merge is off (config [runtime] merge = \"none\"): nothing to build")
         return
     for e in registry.all_models().values():
-        if e.lora_path:
+        if e.lora_path and e.source in ("shipped", "distill"):
             click.echo(f"{e.name}: {merged(Path(e.path), Path(e.lora_path), kind, e.name)}")
 
 

@@ -87,7 +87,8 @@ def get_embedder(model_id: str | None = None) -> Embedder:
     if model_id != MODEL_ID:
         from assistant import AssistantError
 
-        raise AssistantError(f"unknown embedding model {model_id!r}; this version embeds with {MODEL_ID}")
+        raise AssistantError(f"embedding model {model_id!r} is not available in this version (it embeds with "
+                             f"{MODEL_ID}): rebuild the collection with `assistant index remove NAME` and `index add`")
     if model_id not in _CACHE:
         _CACHE[model_id] = Embedder(model_id)
     return _CACHE[model_id]

@@ -333,15 +333,18 @@ class Index:
 def fuse(lex: dict[int, float], dense: dict[int, float], alpha: float) -> dict[int, float]:
     """alpha * z(dense) + (1 - alpha) * z(lexical); a chunk the lexical list lacks gets its minimum."""
 
-    def z(d: dict[int, float]) -> dict[int, float]:
+    def z(d: dict[int, float]) -> tuple[dict[int, float], float]:
+        """z-scores, and the score of a chunk the list lacks (its minimum; below every hit when all tie)."""
         if not d:
-            return {}
+            return {}, 0.0
         v = np.fromiter(d.values(), dtype=np.float64)
-        mu, sd = v.mean(), v.std() or 1.0
-        return {i: (s - mu) / sd for i, s in d.items()}
+        mu, sd = v.mean(), v.std()
+        if sd == 0:  # one hit, or hits that tie: they still beat what did not match
+            return {i: 1.0 for i in d}, 0.0
+        out = {i: (s - mu) / sd for i, s in d.items()}
+        return out, min(out.values())
 
-    nl, nd = z(lex), z(dense)
-    floor_l, floor_d = min(nl.values(), default=0.0), min(nd.values(), default=0.0)
+    (nl, floor_l), (nd, floor_d) = z(lex), z(dense)
     return {i: alpha * nd.get(i, floor_d) + (1 - alpha) * nl.get(i, floor_l) for i in set(nl) | set(nd)}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,27 +61,35 @@ def quantize(src: Path, dest: Path, kind: str) -> Path:
 def fold_adapter(base: Path, adapter: Path, out: Path) -> Path:
     """base GGUF + LoRA adapter GGUF → one F16 GGUF (1-D tensors stay F32)."""
     import gguf
-    from gguf.quants import dequantize
 
     base_r, lora_r = gguf.GGUFReader(str(base)), gguf.GGUFReader(str(adapter))
-    alpha = float(lora_r.fields["adapter.lora.alpha"].contents())
+    field = lora_r.fields.get("adapter.lora.alpha")
     lora = {t.name: t for t in lora_r.tensors}
     writer = gguf.GGUFWriter(str(out), base_r.fields["general.architecture"].contents())
     copy_metadata(base_r, writer)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     folded = 0
     for t in base_r.tensors:
-        w = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(tuple(reversed([int(n) for n in t.shape])))
+        w = _matrix(t)
         a, b = lora.get(t.name + ".lora_a"), lora.get(t.name + ".lora_b")
         if a is not None and b is not None:
-            a, b = np.asarray(a.data, np.float32), np.asarray(b.data, np.float32)  # (r, in), (out, r)
-            w = w + (alpha / a.shape[0]) * (b @ a)
+            a, b = _matrix(a), _matrix(b)  # (r, in), (out, r)
+            if b.shape[0] != w.shape[0] or a.shape[1] != w.shape[1]:
+                raise AssistantError(f"{adapter}: {t.name} is {w.shape} in the base, the adapter makes {(b.shape[0], a.shape[1])}")
+            scale = float(field.contents()) / a.shape[0] if field else 1.0  # as llama.cpp: no alpha, scale 1
+            w = w + scale * (b @ a)
             folded += 1
         writer.add_tensor(t.name, w.astype(np.float16) if w.ndim == 2 else w)
     if folded != len(lora) // 2:
         raise AssistantError(f"{adapter}: {len(lora) // 2 - folded} adapter tensors match nothing in {base.name}")
     write_gguf(writer)
     return out
+
+
+def _matrix(t) -> np.ndarray:
+    from gguf.quants import dequantize
+
+    return dequantize(t.data, t.tensor_type).astype(np.float32).reshape(tuple(reversed([int(n) for n in t.shape])))
 
 
 def _digest(*files: Path) -> str:
@@ -97,7 +106,8 @@ def merged(base: Path, adapter: Path, kind: str = "Q8_0", name: str | None = Non
         raise AssistantError(f"merge type must be one of {', '.join(QUANT_TYPES)}, not {kind!r}")
     folder = paths.cache_dir() / "merged"
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{name or adapter.stem}-{_digest(base, adapter)}-{kind}.gguf"
+    stem = re.sub(r"[^\w.-]+", "_", name or adapter.stem)
+    out = folder / f"{stem}-{_digest(base, adapter)}-{kind}.gguf"
     if out.exists():
         return out
     f16 = out.with_name(out.stem + f".{os.getpid()}.f16.tmp")
@@ -112,4 +122,7 @@ def merged(base: Path, adapter: Path, kind: str = "Q8_0", name: str | None = Non
     finally:
         for p in (f16, part):
             p.unlink(missing_ok=True)
+    for old in folder.glob(f"{stem}-*-{kind}.gguf"):  # the same student's earlier builds (retrained, reinstalled)
+        if old != out and re.fullmatch(rf"{re.escape(stem)}-[0-9a-f]{{16}}-{kind}\.gguf", old.name):
+            old.unlink(missing_ok=True)
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,10 @@ class LlamaCppModel:
             if lora_path and self.merge:
                 from assistant.merge import merged
 
-                model_path, lora_path = merged(self.path, lora_path, self.merge, self.name), None
+                try:
+                    model_path, lora_path = merged(self.path, lora_path, self.merge, self.name), None
+                except Exception as e:  # any failure: run the adapter as it is, which always works
+                    print(f"note: {self.name} runs with its adapter applied at run time ({e})", file=sys.stderr)
             try:
                 self._llm = llama_cpp.Llama(
                     model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,

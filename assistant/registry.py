@@ -110,6 +110,20 @@ def save_config(cfg: dict) -> None:
     os.replace(tmp, f)
 
 
+def prompt_current(e: ModelEntry) -> bool:
+    """False for a student trained on another version of its task's prompt than this code builds."""
+    if not e.manifest:
+        return True
+    from assistant.tasks import reply, summarize
+
+    try:
+        trained = json.loads(Path(e.manifest).read_text()).get("prompt_version")
+    except (OSError, ValueError):
+        return True
+    current = {"summarize": summarize.PROMPT_VERSION, "support": reply.PROMPT_VERSION}.get(e.task or "")
+    return not (trained and current) or trained == current
+
+
 def default_for(task: str) -> str:
     """The model name used for a task: the user's choice, else a shipped student, else the base."""
     chosen = load_config().get("defaults", {}).get(task)
@@ -117,7 +131,7 @@ def default_for(task: str) -> str:
     if chosen and chosen in models:
         return chosen
     for e in models.values():
-        if e.source == "shipped" and task in _TASK_OF_STUDENT.get(e.task or "", ()):
+        if e.source == "shipped" and task in _TASK_OF_STUDENT.get(e.task or "", ()) and prompt_current(e):
             return e.name
     return BASE_NAME
 
@@ -178,7 +192,9 @@ def resolve(spec: str | None, task: str, base_url: str | None = None):
     models = all_models()
     if spec in models:
         e = models[spec]
-        return _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None)
+        # students made by distill are folded into their base; a user's own adapter runs as it is
+        merge = e.source in ("shipped", "distill")
+        return _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None, merge)
     if spec.endswith(".gguf") and Path(spec).exists():
         return _local(Path(spec).stem, Path(spec), None)
     raise AssistantError(f"no model named {spec!r}; see `assistant models list`")
@@ -196,16 +212,17 @@ def merge_kind() -> str | None:
     Set in config.toml (`[runtime] merge = "none"`) or with ASSISTANT_MERGE.
     """
     kind = os.environ.get("ASSISTANT_MERGE") or load_config().get("runtime", {}).get("merge", "Q8_0")
+    kind = {"q8_0": "Q8_0", "f16": "F16", "none": "none", "false": "none"}.get(str(kind).lower(), kind)
     if kind not in MERGE_KINDS:
         raise AssistantError(f"runtime merge must be one of {', '.join(MERGE_KINDS)}, not {kind!r}")
     return None if kind == "none" else kind
 
 
-def _local(name: str, path: Path, lora: Path | None):
+def _local(name: str, path: Path, lora: Path | None, merge: bool = False):
     """One LlamaCppModel per (name, file, adapter): a loaded model is reused, not loaded again."""
     from assistant.models import LlamaCppModel
 
-    merge = merge_kind() if lora else None
+    merge = merge_kind() if lora and merge else None
     key = (name, str(path), str(lora), merge)
     if key not in _INSTANCES:
         _INSTANCES[key] = LlamaCppModel(name, path, lora, merge)

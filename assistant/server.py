@@ -6,6 +6,8 @@ entry under its name, and the server keeps one of them loaded at a time.
 
 from __future__ import annotations
 
+import sys
+
 
 def model_settings() -> list:
     from llama_cpp.server.settings import ModelSettings
@@ -18,12 +20,15 @@ def model_settings() -> list:
     for e in registry.all_models().values():
         read_header(e.path)
         model, lora = e.path, e.lora_path
-        if lora and kind:  # a student runs as its cached merged GGUF, as in the CLI
+        if lora and kind and e.source in ("shipped", "distill"):  # a student runs merged, as in the CLI
             from pathlib import Path
 
             from assistant.merge import merged
 
-            model, lora = str(merged(Path(e.path), Path(lora), kind, e.name)), None
+            try:
+                model, lora = str(merged(Path(e.path), Path(lora), kind, e.name)), None
+            except Exception as err:  # the adapter applied at run time always works
+                print(f"note: {e.name} runs with its adapter applied at run time ({err})", file=sys.stderr)
         out.append(ModelSettings(
             model=model, model_alias=e.name, lora_path=lora, n_ctx=2048,
             n_threads=physical_cores(), verbose=False,

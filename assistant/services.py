@@ -9,9 +9,9 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from assistant.mail import Message, MailError, Thread, group_threads, parse_message, read_mail
+from assistant.mail import Message, MailError, Thread, group_threads, parse_message
 from assistant.models import ChatModel, PromptTooLong, complete
 from assistant.tasks import reply as reply_task
 from assistant.tasks import summarize as summarize_task
@@ -86,10 +86,17 @@ def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") ->
     return Summary(first.path, first.message_id, summary, model.name, thread.thread_id, len(thread.messages))
 
 
-def summarize_paths(model: ChatModel, paths: list[str], length: str = "short",
+def count_units(items: list[Message | MailError], threads: bool) -> int:
+    """How many results summarize_items will give: one per message (or thread) and per error."""
+    if not threads:
+        return len(items)
+    good = [i for i in items if not isinstance(i, MailError)]
+    return len(items) - len(good) + len(group_threads(good))
+
+
+def summarize_items(model: ChatModel, items: Iterable[Message | MailError], length: str = "short",
                     threads: bool = False) -> Iterator[Summary | MailError]:
-    """Summaries of every message (or thread) under the paths; broken messages come back as MailError."""
-    items = read_mail(*paths)
+    """Summaries of every message (or thread) in `items` (from read_mail); errors pass through as MailError."""
     if not threads:
         for item in items:
             yield item if isinstance(item, MailError) else _safe(summarize_message, model, item, length)

@@ -44,9 +44,9 @@ def decode_speed(model_name: str) -> tuple[float, float]:
     # the same engine without our layer: count tokens from the raw generator
     ours_speed = max(ours() for _ in range(2))
     text = m.prompt_text(prompt)
+    gguf_file, lora = llm.model_path, llm.lora_path  # the files the engine really runs (a merged student: one file)
     m.unload()
-    bare = llama_cpp.Llama(str(m.path), lora_path=str(m.lora_path) if m.lora_path else None, n_ctx=2048,
-                           n_threads=physical_cores(), verbose=False)
+    bare = llama_cpp.Llama(gguf_file, lora_path=lora, n_ctx=2048, n_threads=physical_cores(), verbose=False)
     toks = bare.tokenize(text.encode(), add_bos=False, special=True)
 
     def raw():

@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
 
-for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
-    os.environ.setdefault(_var, "1")
+from assistant import AssistantError
+from assistant.clickutil import ErrorGroup, stay_offline
+
+stay_offline()
 
 
 def _load(config, overrides):
@@ -30,14 +31,8 @@ _config_arg = click.argument("config", type=click.Path(exists=True, dir_okay=Fal
 _overrides = click.argument("overrides", nargs=-1)
 
 
-class Group(click.Group):
-    def invoke(self, ctx):
-        from assistant import AssistantError
-
-        try:
-            return super().invoke(ctx)
-        except (AssistantError, ValueError) as e:
-            raise click.ClickException(str(e)) from None
+class Group(ErrorGroup):
+    errors = (AssistantError, ValueError)  # distill's stages report bad configs and data as ValueError
 
 
 @click.group(cls=Group)

@@ -33,7 +33,9 @@ def train(config, overrides, resume, json_progress):
 @_config_arg
 @_overrides
 @click.option("--against", multiple=True, help="Also compare with an installed model (name), e.g. the current default.")
-def eval_(config, overrides, against):
+@click.option("--merged", "merged_kind", type=click.Choice(["Q8_0", "F16"]),
+              help="Also score the student folded into its base at this type (how the assistant runs it).")
+def eval_(config, overrides, against, merged_kind):
     """Report card: student vs teacher vs untrained base on the held-out split.
 
     Writes report.md, report.json and PNG plots in <run>/eval/.
@@ -42,12 +44,22 @@ def eval_(config, overrides, against):
 
         distill eval configs/summarize.toml
         distill eval configs/support.toml eval.judge=true eval.judge_examples=30
+        distill eval configs/summarize.toml --merged Q8_0
     """
+    from pathlib import Path
+
     from assistant import registry
     from distill import evaluate as stage
 
     cfg = _load(config, overrides)
     extra = {}
+    if merged_kind:
+        from assistant.merge import merged
+
+        base, lora = stage.systems(cfg).get("student", (None, None))
+        if not lora:
+            raise click.ClickException("--merged needs an exported LoRA adapter (export.kind=adapter)")
+        extra[f"student-{merged_kind}"] = (str(merged(Path(base), Path(lora), merged_kind, cfg.name)), None)
     for name in against:
         e = registry.all_models().get(name)
         if not e:

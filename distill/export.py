@@ -30,16 +30,22 @@ def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _gguf_name(hf_name: str, n_layers: int) -> str:
+def _gguf_name(hf_name: str, config) -> str:
     import gguf
 
-    name = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers).get_name(hf_name, try_suffixes=(".weight", ".bias"))
+    arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2}.get(getattr(config, "model_type", "llama"))
+    if arch is None:
+        raise ValueError(f"export supports llama and qwen2 students, not {config.model_type}")
+    name = gguf.get_tensor_name_map(arch, config.num_hidden_layers).get_name(hf_name, try_suffixes=(".weight", ".bias"))
     if name is None:
         raise ValueError(f"no GGUF name for tensor {hf_name}")
     return name
 
 
 def _heads(config, hf_name: str) -> int | None:
+    """Heads to permute q/k rows by: llama only (qwen2's GGUF keeps transformers' row order)."""
+    if getattr(config, "model_type", "llama") != "llama":
+        return None
     if "q_proj" in hf_name:
         return config.num_attention_heads
     if "k_proj" in hf_name:
@@ -54,11 +60,10 @@ def write_adapter(peft_dir: Path, base_config, out: Path) -> Path:
 
     cfg = json.loads((peft_dir / "adapter_config.json").read_text())
     tensors = load_file(str(peft_dir / "adapter_model.safetensors"))
-    writer = gguf.GGUFWriter(str(out), "llama")
+    writer = gguf.GGUFWriter(str(out), getattr(base_config, "model_type", "llama"))  # llama.cpp checks the arch
     writer.add_string("general.type", "adapter")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", float(cfg["lora_alpha"]))
-    n_layers = base_config.num_hidden_layers
     for key in sorted(tensors):
         if ".lora_A." not in key:
             continue
@@ -68,7 +73,7 @@ def write_adapter(peft_dir: Path, base_config, out: Path) -> Path:
         heads = _heads(base_config, hf)
         if heads:
             b = permute_rows(b, heads)
-        name = _gguf_name(hf, n_layers)
+        name = _gguf_name(hf, base_config)
         # f16 halves the file (about 10 MB for r=16 on the 135M); llama.cpp applies it in f32
         writer.add_tensor(name + ".lora_a", a.astype(np.float16))
         writer.add_tensor(name + ".lora_b", np.ascontiguousarray(b).astype(np.float16))
@@ -85,7 +90,7 @@ def write_merged(model, source_gguf: Path, out: Path) -> Path:
     writer = gguf.GGUFWriter(str(out), arch)
     copy_metadata(reader, writer)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    config, n_layers = model.config, model.config.num_hidden_layers
+    config = model.config
     state = model.state_dict()
     for hf, t in state.items():
         if hf == "lm_head.weight" and getattr(config, "tie_word_embeddings", False):
@@ -94,7 +99,7 @@ def write_merged(model, source_gguf: Path, out: Path) -> Path:
         heads = _heads(config, hf)
         if heads:
             w = permute_rows(w, heads)
-        name = _gguf_name(hf, n_layers)
+        name = _gguf_name(hf, config)
         writer.add_tensor(name, w.astype(np.float16) if w.ndim == 2 else w.astype(np.float32))
     write_gguf(writer)
     return out

@@ -116,3 +116,11 @@ def test_fusion_weighs_dense_more_for_longer_queries():
     short, long = fuse(lex, dense, query_alpha("gas")), fuse(lex, dense, query_alpha("a " * 20))
     assert max(short, key=short.get) == 1 and max(long, key=long.get) == 2
     assert set(fuse({}, dense, 0.5)) == {1, 2, 3}  # no lexical hit: dense alone still ranks
+
+
+def test_fusion_keeps_a_lone_keyword_hit():
+    from assistant.index import fuse
+
+    # the only lexical hit must beat chunks that matched nothing but sit equally high on dense
+    fused = fuse({7: 3.2}, {7: 0.5, 8: 0.5, 9: 0.1}, 0.4)
+    assert fused[7] > fused[8] > fused[9]
