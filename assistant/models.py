@@ -106,6 +106,7 @@ class LlamaCppModel:
     path: Path
     lora_path: Path | None = None
     merge: str | None = None  # fold the adapter into a cached merged GGUF of this type at load
+    prompt_version: str | None = None  # the task prompt a student was trained on (its manifest)
     n_ctx: int = 2048
     n_threads: int | None = None
     _llm: object = None

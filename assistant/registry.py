@@ -110,18 +110,23 @@ def save_config(cfg: dict) -> None:
     os.replace(tmp, f)
 
 
-def prompt_current(e: ModelEntry) -> bool:
-    """False for a student trained on another version of its task's prompt than this code builds."""
+def trained_prompt(e: ModelEntry) -> str | None:
+    """The task prompt version a student was trained on, from its manifest."""
     if not e.manifest:
-        return True
+        return None
+    try:
+        return json.loads(Path(e.manifest).read_text()).get("prompt_version")
+    except (OSError, ValueError):
+        return None
+
+
+def prompt_current(e: ModelEntry) -> bool:
+    """False for a student trained on a prompt version this code can no longer build."""
     from assistant.tasks import reply, summarize
 
-    try:
-        trained = json.loads(Path(e.manifest).read_text()).get("prompt_version")
-    except (OSError, ValueError):
-        return True
-    current = {"summarize": summarize.PROMPT_VERSION, "support": reply.PROMPT_VERSION}.get(e.task or "")
-    return not (trained and current) or trained == current
+    trained = trained_prompt(e)
+    known = {"summarize": summarize.VERSIONS, "support": (reply.PROMPT_VERSION,)}.get(e.task or "")
+    return not (trained and known) or trained in known
 
 
 def default_for(task: str) -> str:
@@ -194,7 +199,9 @@ def resolve(spec: str | None, task: str, base_url: str | None = None):
         e = models[spec]
         # students made by distill are folded into their base; a user's own adapter runs as it is
         merge = e.source in ("shipped", "distill")
-        return _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None, merge)
+        model = _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None, merge)
+        model.prompt_version = trained_prompt(e)
+        return model
     if spec.endswith(".gguf") and Path(spec).exists():
         return _local(Path(spec).stem, Path(spec), None)
     raise AssistantError(f"no model named {spec!r}; see `assistant models list`")

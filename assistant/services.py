@@ -66,7 +66,8 @@ def _fitted(model: ChatModel, text: str, build, max_tokens: int) -> tuple[str, l
 
 def summarize_message(model: ChatModel, msg: Message, length: str = "short") -> Summary:
     text = summarize_task.input_text(msg.body or msg.quoted, msg.subject, msg.from_, msg.date, length)
-    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length),
+    version = _summarize_version(model)
+    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length, version=version),
                             summarize_task.MAX_TOKENS[length])
     summary = scrub_output(summarize_task.clean(out, length), payloads)
     return Summary(msg.path, msg.message_id, summary, model.name)
@@ -79,11 +80,18 @@ def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") ->
         return s
     text = f"Subject: {thread.subject}\n" + summarize_task.thread_text(
         [(m.from_, m.date, m.body) for m in thread.messages])
-    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length, thread=True),
+    version = _summarize_version(model)
+    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length, thread=True, version=version),
                             summarize_task.MAX_TOKENS[length])
     summary = scrub_output(summarize_task.clean(out, length), payloads)
     first = thread.messages[0]
     return Summary(first.path, first.message_id, summary, model.name, thread.thread_id, len(thread.messages))
+
+
+def _summarize_version(model: ChatModel) -> str:
+    """The prompt version a student was trained on (from its manifest), else the current one."""
+    v = getattr(model, "prompt_version", None)
+    return v if v in summarize_task.VERSIONS else summarize_task.PROMPT_VERSION
 
 
 def count_units(items: list[Message | MailError], threads: bool) -> int:

@@ -132,3 +132,17 @@ def test_prompt_logs_and_continue():
 def test_bad_option_is_one_line():
     r = CliRunner().invoke(cli, ["prompt", "hi", "-o", "colour", "red"])
     assert r.exit_code != 0 and "unknown option" in r.output
+
+
+def test_students_keep_the_prompt_they_were_trained_on():
+    from assistant import registry, services
+    from assistant.tasks import summarize
+
+    for e in registry.shipped_students().values():
+        if e.task == "summarize":
+            trained = json.loads(open(e.manifest).read())["prompt_version"]
+            assert services._summarize_version(registry.resolve(e.name, "summarize")) == trained
+    assert services._summarize_version(registry.resolve("smollm2-135m", "summarize")) == summarize.PROMPT_VERSION
+    v1 = summarize.build_messages("Lunch moved to noon.", "line", version="summarize-v1")[0][1]["content"]
+    v2 = summarize.build_messages("Lunch moved to noon.", "line")[0][1]["content"]
+    assert v1.startswith("Write a subject line") and v2.startswith("<<<EMAIL") and v2.endswith("subject line only.")

@@ -10,8 +10,10 @@ import re
 
 from assistant.tasks.guard import fence, neutralize
 
-# v2: the instruction comes after the fenced email (with it first, the untrained base echoed the fence)
+# v2: the instruction comes after the fenced email (with it first, the untrained base echoed the fence).
+# A student keeps the version it was trained on (its manifest says which): v1 is still built for it.
 PROMPT_VERSION = "summarize-v2"
+VERSIONS = ("summarize-v1", "summarize-v2")
 LENGTHS = ("line", "short", "long")
 MAX_BODY_CHARS = 3500  # about 900 tokens: room for the system prompt and the answer in a 2k context
 MAX_TOKENS = {"line": 24, "short": 80, "long": 220}
@@ -29,6 +31,11 @@ THREAD_INSTRUCTION = {
     "line": "Write a short subject line (3 to 8 words) for the email thread above. Answer with the subject line only.",
     "short": "Summarize the email thread above in one or two sentences.",
     "long": "Summarize the email thread above in one paragraph: who asks whom for what, and what is decided or still open.",
+}
+_V1_INSTRUCTION = {  # summarize-v1, instruction first
+    "line": "Write a subject line for this email: 3 to 8 words, no quotes.",
+    "short": "Summarize this email in one or two sentences.",
+    "long": "Summarize this email in one paragraph: who asks whom for what, and what is decided or still open.",
 }
 
 
@@ -53,13 +60,18 @@ def thread_text(messages: list[tuple[str, str, str]], budget: int = MAX_BODY_CHA
     return text if len(text) <= budget else text[-budget:]  # a long thread keeps its newest messages
 
 
-def build_messages(text: str, length: str = "short", thread: bool = False) -> tuple[list[dict], list[str]]:
+def build_messages(text: str, length: str = "short", thread: bool = False,
+                   version: str = PROMPT_VERSION) -> tuple[list[dict], list[str]]:
     """Chat messages for a summary of `text`, and the injection payloads found in it (for scrubbing)."""
     if length not in LENGTHS:
         raise ValueError(f"length must be one of {LENGTHS}, not {length!r}")
     safe, payloads = neutralize(text[:MAX_BODY_CHARS])
-    instruction = (THREAD_INSTRUCTION if thread else INSTRUCTION)[length]
-    user = f"{fence('EMAIL', safe)}\n\n{instruction}"
+    if version == "summarize-v1":
+        instruction = _V1_INSTRUCTION[length].replace("this email", "this email thread" if thread else "this email")
+        user = f"{instruction}\n\n{fence('EMAIL', safe)}"
+    else:
+        instruction = (THREAD_INSTRUCTION if thread else INSTRUCTION)[length]
+        user = f"{fence('EMAIL', safe)}\n\n{instruction}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], payloads
 
 
