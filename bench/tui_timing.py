@@ -2,7 +2,8 @@
 
     python bench/tui_timing.py
 
-Starts `assistant` in a detached 100x30 tmux session with empty user dirs, polls the screen
+Starts `assistant` in a detached 100x30 tmux session with empty user dirs (students merged, as
+`scripts/install.sh` leaves them), polls the screen
 until the chat screen is painted, sends a short message and reads the app's own first-token time.
 """
 
@@ -38,6 +39,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as home:
         env = f"ASSISTANT_HOME={home}"
+        # the state right after scripts/install.sh: empty user dirs, students already merged
+        subprocess.run(["assistant", "models", "prepare"], env={**os.environ, "ASSISTANT_HOME": home},
+                       check=True, capture_output=True)
         subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
         t0 = time.perf_counter()
         subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", "100", "-y", "30", f"env {env} assistant"], check=True)
