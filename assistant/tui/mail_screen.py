@@ -25,9 +25,11 @@ def default_mailbox() -> Path:
 
 class MailScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+s", "accept", "Keep draft", show=False, priority=True),  # works while editing the draft
         Binding("s", "summarize", "Summarize"),
         Binding("r", "draft", "Draft reply"),
+        Binding("e", "edit", "Edit draft"),
         Binding("a", "accept", "Keep draft"),
         Binding("w", "save", "Save .eml"),
         Binding("c", "copy", "Copy"),
@@ -94,6 +96,10 @@ class MailScreen(Screen):
             self.show_thread(self.threads[int(event.row_key.value)])
 
     def show_thread(self, thread: Thread) -> None:
+        if thread is not self.current:  # a draft or summary belongs to its thread: drop them on a switch
+            self.workers.cancel_group(self, "model")
+            self.query_one("#draft", TextArea).text = ""
+            self.draft_original = ""
         self.current = thread
         view = self.query_one("#thread-view", VerticalScroll)
         view.remove_children()
@@ -118,6 +124,8 @@ class MailScreen(Screen):
         from assistant.services import summarize_thread
 
         s = summarize_thread(self._model("summarize"), thread, "short")
+        if thread is not self.current:
+            return
         self.app.call_from_thread(self.query_one("#summary", Static).update, f"Summary ({s.model}): {s.summary}")
 
     def action_draft(self) -> None:
@@ -129,12 +137,30 @@ class MailScreen(Screen):
     def draft(self, thread: Thread) -> None:
         from assistant.services import stream_reply
 
-        area = self.query_one("#draft", TextArea)
+        from textual.worker import get_current_worker
+
+        area, worker = self.query_one("#draft", TextArea), get_current_worker()
         text = ""
         for piece in stream_reply(self._model("reply"), thread.messages[-1]):
+            if worker.is_cancelled or thread is not self.current:
+                return
             text += piece
             self.app.call_from_thread(area.load_text, text)
         self.draft_original = text.strip()
+
+    def action_edit(self) -> None:
+        """Put the cursor in the draft; Esc leaves it, ctrl+s keeps it."""
+        area = self.query_one("#draft", TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+        self.notify("Editing the draft: Esc to leave, ctrl+s to keep it for retraining.")
+
+    def action_back(self) -> None:
+        """Esc while editing the draft or the path leaves the field (the draft stays); else back to chat."""
+        if isinstance(self.focused, (TextArea, Input)):
+            self.query_one(DataTable).focus()
+        else:
+            self.app.pop_screen()
 
     def action_accept(self) -> None:
         """Keep the (possibly edited) draft in the feedback store: retraining data."""
