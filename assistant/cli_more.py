@@ -75,7 +75,7 @@ def models_prepare():
         click.echo("runtime merge is off (config [runtime] merge = \"none\"): nothing to build")
         return
     for e in registry.all_models().values():
-        if e.lora_path and e.source in ("shipped", "distill"):
+        if e.mergeable:
             click.echo(f"{e.name}: {merged(Path(e.path), Path(e.lora_path), kind, e.name)}")
 
 

@@ -126,3 +126,17 @@ def merged(base: Path, adapter: Path, kind: str = "Q8_0", name: str | None = Non
         if old != out and re.fullmatch(rf"{re.escape(stem)}-[0-9a-f]{{16}}-{kind}\.gguf", old.name):
             old.unlink(missing_ok=True)
     return out
+
+
+def run_files(base: Path, adapter: Path | None, kind: str | None, name: str) -> tuple[Path, Path | None]:
+    """(model, adapter) llama.cpp should load: the cached merged GGUF, or base + adapter when merging is off
+    or fails (applying the adapter at run time always works)."""
+    if adapter is None or kind is None:
+        return base, adapter
+    try:
+        return merged(base, adapter, kind, name), None
+    except Exception as e:
+        import sys
+
+        print(f"note: {name} runs with its adapter applied at run time ({e})", file=sys.stderr)
+        return base, adapter

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,14 +127,9 @@ class LlamaCppModel:
             _quiet_llama()
             import llama_cpp
 
-            model_path, lora_path = self.path, self.lora_path
-            if lora_path and self.merge:
-                from assistant.merge import merged
+            from assistant.merge import run_files
 
-                try:
-                    model_path, lora_path = merged(self.path, lora_path, self.merge, self.name), None
-                except Exception as e:  # any failure: run the adapter as it is, which always works
-                    print(f"note: {self.name} runs with its adapter applied at run time ({e})", file=sys.stderr)
+            model_path, lora_path = run_files(self.path, self.lora_path, self.merge, self.name)
             try:
                 self._llm = llama_cpp.Llama(
                     model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,

@@ -31,6 +31,11 @@ class ModelEntry:
     source: str = "user"  # builtin | shipped | user | distill
     manifest: str | None = None
 
+    @property
+    def mergeable(self) -> bool:
+        """Students made by distill are folded into their base; a user's own adapter runs as it is."""
+        return bool(self.lora_path) and self.source in ("shipped", "distill")
+
     def size_bytes(self) -> int:
         return sum(Path(p).stat().st_size for p in (self.path, self.lora_path) if p and Path(p).exists())
 
@@ -197,9 +202,7 @@ def resolve(spec: str | None, task: str, base_url: str | None = None):
     models = all_models()
     if spec in models:
         e = models[spec]
-        # students made by distill are folded into their base; a user's own adapter runs as it is
-        merge = e.source in ("shipped", "distill")
-        model = _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None, merge)
+        model = _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None, e.mergeable)
         model.prompt_version = trained_prompt(e)
         return model
     if spec.endswith(".gguf") and Path(spec).exists():

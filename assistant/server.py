@@ -6,7 +6,7 @@ entry under its name, and the server keeps one of them loaded at a time.
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
 
 def model_settings() -> list:
@@ -14,23 +14,16 @@ def model_settings() -> list:
 
     from assistant import registry
     from assistant.gguf_check import read_header
+    from assistant.merge import run_files
     from assistant.models import physical_cores
 
     out, kind = [], registry.merge_kind()
     for e in registry.all_models().values():
         read_header(e.path)
-        model, lora = e.path, e.lora_path
-        if lora and kind and e.source in ("shipped", "distill"):  # a student runs merged, as in the CLI
-            from pathlib import Path
-
-            from assistant.merge import merged
-
-            try:
-                model, lora = str(merged(Path(e.path), Path(lora), kind, e.name)), None
-            except Exception as err:  # the adapter applied at run time always works
-                print(f"note: {e.name} runs with its adapter applied at run time ({err})", file=sys.stderr)
+        model, lora = run_files(Path(e.path), Path(e.lora_path) if e.lora_path else None,
+                                kind if e.mergeable else None, e.name)  # a student runs merged, as in the CLI
         out.append(ModelSettings(
-            model=model, model_alias=e.name, lora_path=lora, n_ctx=2048,
+            model=str(model), model_alias=e.name, lora_path=str(lora) if lora else None, n_ctx=2048,
             n_threads=physical_cores(), verbose=False,
         ))
     return out

@@ -67,7 +67,8 @@ def build_messages(text: str, length: str = "short", thread: bool = False,
         raise ValueError(f"length must be one of {LENGTHS}, not {length!r}")
     safe, payloads = neutralize(text[:MAX_BODY_CHARS])
     if version == "summarize-v1":
-        instruction = _V1_INSTRUCTION[length].replace("this email", "this email thread" if thread else "this email")
+        instruction = _V1_INSTRUCTION[length]
+        instruction = instruction.replace("this email", "this email thread") if thread else instruction
         user = f"{instruction}\n\n{fence('EMAIL', safe)}"
     else:
         instruction = (THREAD_INSTRUCTION if thread else INSTRUCTION)[length]
