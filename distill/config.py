@@ -22,6 +22,7 @@ class Source:
     limit: int = field(default=0, metadata={"help": "at most this many examples (0 = all)"})
     weight: float = field(default=1.0, metadata={"help": "repeat factor in the training mix"})
     inject: float = field(default=0.0, metadata={"help": "share of examples given a prompt injection in the input (target unchanged)"})
+    house_style: bool = field(default=False, metadata={"help": "reply targets get a greeting and sign-off in the customer's language (train split)"})
     split: str = field(default="auto", metadata={"help": "auto (by hash), train, or val (e.g. a dev file)"})
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
 

@@ -116,6 +116,18 @@ def format_ok(task: str, text: str, prompt_text: str) -> bool:
     return bool(text)
 
 
+def house_style_ok(text: str) -> bool:
+    """A reply that greets first and signs off last (the support student's house style)."""
+    from assistant.tasks import reply as reply_task
+
+    lines = [l for l in text.strip().split("\n") if l.strip()]
+    return bool(lines) and bool(_GREETS.match(lines[0])) and bool(reply_task._SIGN_OFF.search("\n".join(lines[-3:])))
+
+
+_GREETS = re.compile(r"\s*(dear|hello|hi|hey|good (morning|afternoon|evening)|greetings|hallo|guten (tag|morgen|abend)|"
+                     r"sehr geehrte[rs]?|liebe[rs]?)\b", re.I)
+
+
 def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: str, n: int) -> dict:
     """Win rate of system a over b with the teacher as judge, both orders; a tie counts half."""
     from assistant.models import LlamaCppModel, complete
@@ -163,6 +175,8 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
         report["systems"][name] = {
             **{k: round(sum(s[k] for s in scores) / max(1, len(scores)), 2) for k in ("rouge1", "rouge2", "rougeL")},
             "mean_words": round(sum(words) / max(1, len(words)), 1), "format_ok": round(100 * sum(fmt) / max(1, len(fmt)), 1),
+            **({"house_style": round(100 * sum(house_style_ok(outputs[name][ex["id"]]) for ex in rows) / max(1, len(rows)), 1)}
+               if cfg.task == "support" else {}),
             **speed, "model": Path(model).name, "lora": Path(lora).name if lora else None,
         }
     if cfg.eval.judge and "student" in outputs:
@@ -184,6 +198,9 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
     for name, s in report["systems"].items():
         lines.append(f"| {name} | {s['rouge1']} | {s['rouge2']} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} "
                      f"| {s['decode_tok_s']} | {s['peak_rss_mb']} |")
+    styled = {n: s["house_style"] for n, s in report["systems"].items() if "house_style" in s}
+    if styled:
+        lines += ["", "House style (greets first, signs off last): " + ", ".join(f"{n} {v}%" for n, v in styled.items()) + "."]
     if "speedup_vs_teacher" in report:
         lines += ["", f"Student decode speed: {report['speedup_vs_teacher']}× the teacher's."]
     for k, v in report.get("judge", {}).items():

@@ -61,6 +61,41 @@ def test_data_split_is_fixed_and_prompts_match_the_assistant(tmp_path, shared):
     assert first["messages"] == build_messages(body.strip(), "line")[0]
 
 
+def test_house_style_wraps_train_replies_in_the_customers_language(tmp_path, shared):
+    from distill.evaluate import house_style_ok
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f"""
+name = "s"
+task = "support"
+out_dir = "{tmp_path / 'run'}"
+[data]
+val_percent = 20.0
+[[data.sources]]
+kind = "bitext"
+path = "{shared / 'bitext-customer-support' / 'bitext_v2_train.csv'}"
+limit = 30
+house_style = true
+[[data.sources]]
+kind = "tickets"
+path = "{shared / 'support-tickets-synthetic' / 'tickets_v4_20k_prefix_train.csv'}"
+limit = 60
+house_style = true
+""")
+    rows = data_stage.read_examples(data_stage.run(load_config(cfg)))
+    train = [r for r in rows if r["split"] == "train"]
+    val = [r for r in rows if r["split"] == "val"]
+    assert train and val
+    assert all(house_style_ok(r["reference"]) for r in train), [r["reference"][:80] for r in train if not house_style_ok(r["reference"])]
+    assert not any(n in r["reference"] for r in train for n in ("<name>", "[Name]", "[Your Name]"))
+    german = [r for r in train if r["meta"].get("language") == "de"]
+    assert german and all(r["reference"].rstrip().endswith("Mit freundlichen Grüßen\n{{Agent Name}}")
+                          or "Grüße" in r["reference"] or "Grüßen" in r["reference"] for r in german)
+    # held-out references stay the data set's own, so scores compare with other systems
+    raw = [r for r in val if r["source"] == "bitext"]
+    assert raw and not any(house_style_ok(r["reference"]) for r in raw)
+
+
 def test_unknown_config_key_is_rejected(tmp_path, shared):
     cfg = write_config(tmp_path, shared, extra="warmup_stepz = 3")
     with pytest.raises(ValueError, match="warmup_stepz"):

@@ -6,6 +6,8 @@ policies ({{Placeholder}} slots or a neutral phrase when a fact is unknown), sig
 
 from __future__ import annotations
 
+import re
+
 from assistant.tasks.guard import fence, neutralize
 
 PROMPT_VERSION = "reply-v1"
@@ -38,3 +40,37 @@ def build_messages(customer_text: str, subject: str = "", kb: list[str] | None =
 
 def clean(output: str) -> str:
     return output.replace("\r\n", "\n").strip()
+
+
+# House style for training targets taken from data sets whose answers lack it (Bitext has
+# no greeting or sign-off; the synthetic tickets mix "<name>", "[Name]" and none).
+_NAME = re.compile(r"<name>|\[(?:your |customer(?:'s)? |ihr |dein |support (?:team |agent )?)?name\]|\[customer\]|"
+                   r"\[support team member\]|\{\{\s*(?:customer )?name\s*\}\}", re.I)
+_SLOTS = [(re.compile(r"[<\[](?:tel[ _.-]*(?:num(?:ber)?|nummer)|telefonnummer|tele?phone[ _]number|phone number)[>\]]", re.I), "{{Phone Number}}"),
+          (re.compile(r"[<\[](?:acc(?:ount)?[ _.]*(?:num(?:ber)?|nummer))[>\]]", re.I), "{{Account Number}}"),
+          (re.compile(r"[<\[]email[>\]]", re.I), "{{Email Address}}"),
+          (re.compile(r"<br\s*/?>", re.I), "\n")]
+_GREETING = re.compile(r"^((?:dear|hello|hi|hey|good (?:morning|afternoon|evening)|hallo|guten (?:tag|morgen|abend)|"
+                       r"sehr geehrte[rs/]*|liebe[rs]?)\b[^\n.!?,]{0,60}[,!])[ \t]*\n?", re.I)
+_SIGN_OFF = re.compile(r"(regards|sincerely|best wishes|kind wishes|cheers|thanks,|grüße|grüßen|gruß|viele grüße)", re.I)
+SIGN_OFF = {"en": "Best regards,\n{{Agent Name}}", "de": "Mit freundlichen Grüßen\n{{Agent Name}}"}
+GREETING = {"en": "Hello,", "de": "Guten Tag,"}
+
+
+def house_style(text: str, language: str = "en") -> str:
+    """The answer with a greeting first and a sign-off last; name slots become {{Customer Name}}/{{Agent Name}}."""
+    lang = language if language in SIGN_OFF else "en"
+    text = text.replace("\r\n", "\n").strip()
+    for pattern, slot in _SLOTS:
+        text = pattern.sub(slot, text)
+    m = _GREETING.match(text)
+    if m:  # "Dear <name>," on its own line or opening the first sentence
+        greeting, body = _NAME.sub("{{Customer Name}}", m.group(1)), text[m.end():].strip()
+    else:  # "<name>, thank you for ...": drop the name, greet on a line of its own
+        m = re.match(r"^(?:<name>|\[(?:customer )?name\])\s*,\s*", text, re.I)
+        greeting, body = GREETING[lang], text[m.end():] if m else text
+    body = body[:1].upper() + body[1:]
+    body = _NAME.sub("{{Agent Name}}", body)  # a name left in the body is the writer's ("[Your Name]")
+    if not _SIGN_OFF.search("\n".join(body.strip().split("\n")[-3:])):
+        body = body.rstrip() + "\n\n" + SIGN_OFF[lang]
+    return greeting + "\n\n" + body.strip()
