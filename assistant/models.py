@@ -169,14 +169,56 @@ class LlamaCppModel:
             room = self.n_ctx - max_tokens
             if len(tokens) > room:
                 raise PromptTooLong(len(tokens), room)
-            for chunk in llm.create_completion(
-                tokens, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                stop=(stop or []) + ["<|im_end|>", "<|endoftext|>"], stream=True,
-                repeat_penalty=1.05, top_k=40, top_p=0.95,
-            ):
-                text = chunk["choices"][0]["text"]
-                if text:
-                    yield text
+            yield from self._generate(llm, tokens, max_tokens, temperature, seed, stop or [])
+
+    def _generate(self, llm, tokens: list[int], max_tokens: int, temperature: float, seed: int | None,
+                  stop: list[str]) -> Iterator[str]:
+        """Text pieces from llama.cpp's token generator, with the sampling `create_completion` uses.
+
+        `create_completion` detokenizes the whole completion again at every token to look for
+        stop strings; here each token is decoded once (UTF-8 split across tokens is held back
+        by an incremental decoder) and only text that could begin a stop string waits.
+        """
+        import codecs
+        import random
+
+        llm.set_seed(seed if seed is not None else random.getrandbits(32))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        end = self._end_tokens(llm)
+        held = ""
+        gen = llm.generate(tokens, temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.05, reset=True)
+        try:
+            for n, tok in enumerate(gen, 1):
+                if tok in end:
+                    break
+                held += decoder.decode(llm.detokenize([tok]))
+                if stop:
+                    hit = min((i for i in (held.find(s) for s in stop) if i >= 0), default=-1)
+                    if hit >= 0:
+                        held = held[:hit]
+                        break
+                    keep = max((k for s in stop for k in range(1, len(s)) if held.endswith(s[:k])), default=0)
+                    out, held = held[: len(held) - keep], held[len(held) - keep:]
+                else:
+                    out, held = held, ""
+                if out:
+                    yield out
+                if n >= max_tokens:
+                    break
+            held += decoder.decode(b"", final=True)
+            if held:
+                yield held
+        finally:
+            gen.close()
+
+    def _end_tokens(self, llm) -> set[int]:
+        """End-of-generation tokens: the model's EOS and the chat format's end markers."""
+        ids = {llm.token_eos()}
+        for marker in (b"<|im_end|>", b"<|endoftext|>", b"<|eot_id|>"):
+            t = llm.tokenize(marker, add_bos=False, special=True)
+            if len(t) == 1:
+                ids.add(t[0])
+        return ids
 
     def count_tokens(self, text: str) -> int:
         return len(self.load().tokenize(text.encode(), add_bos=False, special=True))

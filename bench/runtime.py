@@ -23,7 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, report  # noqa: E402
 
 
-def decode_speed(model_name: str) -> tuple[float, float]:
+def decode_speed(model_name: str, rounds: int = 5) -> tuple[float, float]:
+    """Median decode tokens/s through the engine and through bare llama-cpp-python, runs interleaved.
+
+    Both run the same GGUF files with the same sampling settings; single runs here swing by
+    ±8%, so the two are alternated and the medians compared.
+    """
+    import statistics
+
     import llama_cpp
 
     from assistant import registry
@@ -32,35 +39,32 @@ def decode_speed(model_name: str) -> tuple[float, float]:
     prompt = [{"role": "user", "content": "Write a long, detailed letter to a customer about a delayed order."}]
     m = registry.resolve(model_name, "chat")
     llm = m.load()
-    no_eos = {t: -1e9 for t in {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}}
+    toks = m.tokens(prompt)
+    gguf_file, lora = llm.model_path, llm.lora_path  # the files the engine really runs (a merged student: one file)
+    bare = llama_cpp.Llama(gguf_file, lora_path=lora, n_ctx=2048, n_threads=physical_cores(), n_batch=512, verbose=False)
 
     def ours():
         n, first = 0, None
+        llm.reset()
         for _ in m.stream(prompt, max_tokens=200):
             n += 1
             first = first or time.time()
         return (n - 1) / (time.time() - first)
 
-    # the same engine without our layer: count tokens from the raw generator
-    ours_speed = max(ours() for _ in range(2))
-    text = m.prompt_text(prompt)
-    gguf_file, lora = llm.model_path, llm.lora_path  # the files the engine really runs (a merged student: one file)
-    m.unload()
-    bare = llama_cpp.Llama(gguf_file, lora_path=lora, n_ctx=2048, n_threads=physical_cores(), verbose=False)
-    toks = bare.tokenize(text.encode(), add_bos=False, special=True)
-
     def raw():
         n, first = 0, None
-        for tok in bare.generate(toks, temp=0.0, reset=True):
+        for _ in bare.generate(toks, temp=0.0, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.05, reset=True):
             n += 1
             first = first or time.time()
             if n >= 200:
                 break
+        bare.reset()
         return (n - 1) / (time.time() - first)
 
-    bare_speed = max(raw() for _ in range(2))
+    ours(), raw()  # warm-up
+    speeds = [(ours(), raw()) for _ in range(rounds)]
     bare.close()
-    return ours_speed, bare_speed
+    return statistics.median(s[0] for s in speeds), statistics.median(s[1] for s in speeds)
 
 
 def ttft(model_name: str) -> tuple[float, float, int]:

@@ -146,3 +146,24 @@ def test_students_keep_the_prompt_they_were_trained_on():
     v1 = summarize.build_messages("Lunch moved to noon.", "line", version="summarize-v1")[0][1]["content"]
     v2 = summarize.build_messages("Lunch moved to noon.", "line")[0][1]["content"]
     assert v1.startswith("Write a subject line") and v2.startswith("<<<EMAIL") and v2.endswith("subject line only.")
+
+
+def test_engine_stream_matches_llama_cpp_create_completion():
+    """Our token loop gives exactly the text llama-cpp-python's create_completion gives: greedy, stops, max_tokens."""
+    from assistant import registry
+
+    m = registry.resolve(registry.BASE_NAME, "chat")
+    llm = m.load()
+    cases = [([{"role": "user", "content": "Write two sentences about tea. Use the word über."}], 60, None),
+             ([{"role": "user", "content": "Count from 1 to 20, separated by commas."}], 80, ["12"]),
+             ([{"role": "user", "content": "Say hello."}], 5, None)]
+    for messages, max_tokens, stop in cases:
+        llm.reset()  # from a cold cache both times: a replayed last prompt token can give slightly different logits
+        pieces = list(m.stream(messages, max_tokens=max_tokens, stop=stop))
+        llm.reset()
+        ref = llm.create_completion(m.tokens(messages), max_tokens=max_tokens, temperature=0.0,
+                                    stop=(stop or []) + ["<|im_end|>", "<|endoftext|>"],
+                                    repeat_penalty=1.05, top_k=40, top_p=0.95)["choices"][0]["text"]
+        assert "".join(pieces) == ref
+        assert len(pieces) > 1 or max_tokens <= 5
+    assert "12" not in "".join(m.stream(cases[1][0], max_tokens=80, stop=["12"]))
