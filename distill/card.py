@@ -20,7 +20,8 @@ def render(m: dict, report_md: str) -> str:
     kinds = sorted({s["kind"] for s in m["training_data"]})
     noncommercial = any(k in ("aeslc", "tickets") for k in kinds)
     def line(s):
-        extra = (f", limit {s['limit']}" if s["limit"] else "") + (f", {s['inject']:.0%} with injected instructions" if s.get("inject") else "")
+        extra = (f", limit {s['limit']}" if s["limit"] else "") + (f", {s['inject']:.0%} with injected instructions" if s.get("inject") else "") \
+            + (", greeting and sign-off added (house style)" if s.get("house_style") else "")
         return f"- {s['kind']} `{s['path']}` (target: {s['target']}{extra})"
 
     train_src = [s for s in m["training_data"] if s.get("split") != "val"]
