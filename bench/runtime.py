@@ -41,7 +41,8 @@ def decode_speed(model_name: str, rounds: int = 5) -> tuple[float, float]:
     llm = m.load()
     toks = m.tokens(prompt)
     gguf_file, lora = llm.model_path, llm.lora_path  # the files the engine really runs (a merged student: one file)
-    bare = llama_cpp.Llama(gguf_file, lora_path=lora, n_ctx=2048, n_threads=physical_cores(), n_batch=512, verbose=False)
+    bare = llama_cpp.Llama(gguf_file, lora_path=lora, n_ctx=2048, n_threads=physical_cores(), n_batch=512,
+                           flash_attn=True, verbose=False)
 
     def ours():
         n, first = 0, None
