@@ -64,7 +64,9 @@ class Embedder:
         return out.astype(np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode_documents([text])[0]
+        # one short text: float32 is faster than bf16 here (8.6 against 14 ms), the casts cost more than they save
+        return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False)[0].astype(np.float32)
 
 
 def _has_native_bf16() -> bool:

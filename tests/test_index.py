@@ -124,3 +124,18 @@ def test_fusion_keeps_a_lone_keyword_hit():
     # the only lexical hit must beat chunks that matched nothing but sit equally high on dense
     fused = fuse({7: 3.2}, {7: 0.5, 8: 0.5, 9: 0.1}, 0.4)
     assert fused[7] > fused[8] > fused[9]
+
+
+def test_cached_vectors_follow_writes_from_this_and_other_connections(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("Our refund policy: refunds within 30 days of delivery.")
+    idx = Index.open(tmp_path / "i.db")
+    idx.add([tmp_path / "docs"], "kb")
+    assert [h.path for h in idx.search("refund policy", "kb", k=5, mode="dense")] == [str((tmp_path / "docs" / "a.md").resolve())]
+    (tmp_path / "docs" / "b.md").write_text("Password reset: use the link on the sign-in page.")
+    idx.add([tmp_path / "docs"], "kb")  # a write on this connection
+    assert any(h.path.endswith("b.md") for h in idx.search("reset my password", "kb", k=5, mode="dense"))
+    other = Index.open(tmp_path / "i.db", embedder=idx.embedder)  # a write from another connection
+    (tmp_path / "docs" / "c.md").write_text("Shipping to Norway takes five working days.")
+    other.add([tmp_path / "docs"], "kb")
+    assert any(h.path.endswith("c.md") for h in idx.search("delivery time to Norway", "kb", k=5, mode="dense"))
