@@ -141,10 +141,23 @@ def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) ->
     if payloads:  # payloads are scrubbed from the whole text, so nothing is shown before the end
         yield scrub_output(reply_task.clean(complete(model, messages, max_tokens=reply_task.MAX_TOKENS)), payloads)
         return
-    yield from model.stream(messages, max_tokens=reply_task.MAX_TOKENS)
+    yield from reply_task.fill_slots(model.stream(messages, max_tokens=reply_task.MAX_TOKENS), reply_slots())
 
 
 def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> str:
     messages, payloads = reply_messages(model, msg, kb)
-    out = complete(model, messages, max_tokens=reply_task.MAX_TOKENS)
+    out = "".join(reply_task.fill_slots(model.stream(messages, max_tokens=reply_task.MAX_TOKENS), reply_slots()))
     return scrub_output(reply_task.clean(out), payloads)
+
+
+def reply_slots() -> dict[str, str]:
+    """Values for {{Slot}} placeholders the support student writes, from config.toml:
+
+        [reply.slots]
+        "Agent Name" = "Anna Berg, Example Support"
+        "Company Name" = "Example Ltd"
+    """
+    from assistant.registry import load_config
+
+    slots = load_config().get("reply", {}).get("slots", {})
+    return {str(k): str(v) for k, v in slots.items()} if isinstance(slots, dict) else {}

@@ -167,3 +167,17 @@ def test_engine_stream_matches_llama_cpp_create_completion():
         assert "".join(pieces) == ref
         assert len(pieces) > 1 or max_tokens <= 5
     assert "12" not in "".join(m.stream(cases[1][0], max_tokens=80, stop=["12"]))
+
+
+def test_reply_slots_are_filled_from_config_even_when_split_across_tokens():
+    from assistant import registry, services
+    from assistant.tasks.reply import fill_slots
+
+    f = registry._config_file()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text('[reply.slots]\n"Agent Name" = "Anna Berg, Example Support"\n')
+    pieces = ["Hello,\n\nCall {", "{Phone", " Number}} any time.\n\nBest regards,\n{{Agent", " Name}}"]
+    out = list(fill_slots(pieces, services.reply_slots()))
+    assert "".join(out) == "Hello,\n\nCall {{Phone Number}} any time.\n\nBest regards,\nAnna Berg, Example Support"
+    assert len(out) > 1  # still streamed, not gathered into one piece
+    assert "".join(fill_slots(["a {", "b"], {})) == "a {b"

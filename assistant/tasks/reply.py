@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from typing import Iterable, Iterator
+
 from assistant.tasks.guard import fence, neutralize
 
 PROMPT_VERSION = "reply-v1"
@@ -74,3 +76,33 @@ def house_style(text: str, language: str = "en") -> str:
     if not _SIGN_OFF.search("\n".join(body.strip().split("\n")[-3:])):
         body = body.rstrip() + "\n\n" + SIGN_OFF[lang]
     return greeting + "\n\n" + body.strip()
+
+
+def fill_slots(pieces: Iterable[str], values: dict[str, str]) -> Iterator[str]:
+    """Stream text with known {{Slot}} placeholders replaced; unknown slots stay for a person to fill.
+
+    Text from an opening "{{" is held back until its "}}" arrives, so a slot split across
+    tokens is still recognized.
+    """
+    if not values:
+        yield from pieces
+        return
+    wanted = {k.strip().lower(): v for k, v in values.items()}
+
+    def fill(text: str) -> str:
+        return re.sub(r"\{\{\s*([^{}]+?)\s*\}\}", lambda m: wanted.get(m.group(1).lower(), m.group(0)), text)
+
+    held = ""
+    for piece in pieces:
+        held += piece
+        cut = held.rfind("{{")
+        if cut >= 0 and "}}" not in held[cut:]:
+            out, held = held[:cut], held[cut:]
+        elif held.endswith("{"):
+            out, held = held[:-1], "{"
+        else:
+            out, held = held, ""
+        if out:
+            yield fill(out)
+    if held:
+        yield fill(held)
