@@ -43,7 +43,7 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
   INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); END;
 """
 CANDIDATES = 100
-EMBED_BATCH = 64  # chunks embedded together across files
+EMBED_BATCH = 256  # chunks embedded together across files (sorted by length inside: less padding)
 
 
 @dataclass
@@ -120,6 +120,7 @@ class Index:
         db = sqlite3.connect(path or paths.data_dir() / "index.db", timeout=30, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill -9 loses no committed file, only power loss might
         db.executescript(SCHEMA)
         return cls(db, embedder)
 
