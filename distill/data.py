@@ -184,7 +184,7 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                 count += 1
                 split = src.split if src.split != "auto" else split_of(eid, cfg.data.val_percent)
                 if src.house_style and task == "reply" and src.target == "reference" and split == "train" and isinstance(ref, str):
-                    ref = reply_task.house_style(ref, (f.get("meta") or {}).get("language") or "en")
+                    ref = reply_task.house_style(ref)  # the answer's own language, not the data set's label
                 yield {"id": eid, "source": src.kind, "task": task, "split": split, "messages": messages,
                        "reference": ref, "use": src.target, "weight": src.weight, "meta": f.get("meta", {})}
         except (OSError, KeyError, ValueError) as e:
