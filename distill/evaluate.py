@@ -11,6 +11,7 @@ Writes `report.json`, `report.md` and PNG plots (loss curves, score vs speed) in
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -129,30 +130,48 @@ _GREETS = re.compile(r"\s*(dear|hello|hi|hey|good (morning|afternoon|evening)|gr
 
 
 def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: str, n: int) -> dict:
-    """Win rate of system a over b with the teacher as judge, both orders; a tie counts half."""
-    from assistant.models import LlamaCppModel, complete
+    """Win rate of system a over b with the teacher as judge, both orders; a tie counts half.
+
+    A small judge has a strong position bias: asked for a letter, the 1.5B teacher answered "A"
+    in 29 of 29 judgments, whichever answer stood first. So the verdict is read from the judge's
+    next-token probabilities of "A" and "B" in both orders: a's share is P(a's letter) / (P(A) + P(B)),
+    averaged over the two orders, which cancels a constant preference for a position. a wins above
+    0.55, loses below 0.45, ties in between.
+    """
+    import llama_cpp
+
+    from assistant.models import LlamaCppModel
     from distill.teachers import ensure_teacher
 
     path = eval_dir(cfg) / f"judge-{a}-vs-{b}.jsonl"
-    done = {json.loads(l)["key"]: json.loads(l) for l in open(path)} if path.exists() else {}
+    done = {json.loads(l)["id"]: json.loads(l) for l in open(path)} if path.exists() else {}
     model = LlamaCppModel("judge", ensure_teacher(cfg.teach.teacher), n_ctx=4096)
+    llm = model.load()
+    letters = [llm.tokenize(x, add_bos=False, special=False)[0] for x in (b"A", b"B")]
     with open(path, "a") as f:
         for ex in rows[:n]:
+            if ex["id"] in done:
+                continue
             user = ex["messages"][-1]["content"][:2500]
-            for order in ("ab", "ba"):
-                key = f"{ex['id']}:{order}"
-                if key in done:
-                    continue
-                x, y = (outputs[a][ex["id"]], outputs[b][ex["id"]]) if order == "ab" else (outputs[b][ex["id"]], outputs[a][ex["id"]])
-                verdict = complete(model, [{"role": "user", "content": JUDGE_PROMPT.format(input=user, a=x, b=y)}], max_tokens=3)
-                v = (verdict.strip()[:1] or "T").upper()
-                win = 0.5 if v not in "AB" else float((v == "A") == (order == "ab"))
-                done[key] = {"key": key, "verdict": v, "a_wins": win}
-                f.write(json.dumps(done[key]) + "\n")
-                f.flush()
+            shares = []
+            for first, second, mine in ((a, b, 0), (b, a, 1)):  # a's letter: A in the first order, B in the second
+                prompt = JUDGE_PROMPT.format(input=user, a=outputs[first][ex["id"]][:2000], b=outputs[second][ex["id"]][:2000])
+                tokens = model.tokens([{"role": "user", "content": prompt}])
+                llm.reset()
+                llm.eval(tokens)
+                logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # the next token's, whatever the context's layout
+                pa, pb = (float(logits[t]) for t in letters)
+
+                p_first = 1 / (1 + math.exp(pb - pa))
+                shares.append(p_first if mine == 0 else 1 - p_first)
+            share = sum(shares) / 2
+            win = 1.0 if share > 0.55 else 0.0 if share < 0.45 else 0.5
+            done[ex["id"]] = {"id": ex["id"], "share_ab": round(shares[0], 4), "share_ba": round(shares[1], 4), "a_wins": win}
+            f.write(json.dumps(done[ex["id"]]) + "\n")
+            f.flush()
     model.unload()
     wins = [d["a_wins"] for d in done.values()]
-    return {"win_rate": round(100 * sum(wins) / max(1, len(wins)), 1), "judgments": len(wins)}
+    return {"win_rate": round(100 * sum(wins) / max(1, len(wins)), 1), "judgments": 2 * len(wins), "items": len(wins)}
 
 
 def run(cfg: Config, extra_systems: dict | None = None) -> Path:
@@ -204,7 +223,7 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
     if "speedup_vs_teacher" in report:
         lines += ["", f"Student decode speed: {report['speedup_vs_teacher']}× the teacher's."]
     for k, v in report.get("judge", {}).items():
-        lines += ["", f"Judge (teacher, both orders, ties half): {k.replace('_', ' ')}: {v['win_rate']}% over {v['judgments']} judgments."]
+        lines += ["", f"Judge (teacher, both orders, position-debiased, ties half): {k.replace('_', ' ')}: {v['win_rate']}% over {v.get('items', v['judgments'])} items."]
     lines += ["", "![loss](loss.png) ![score vs speed](score_speed.png)", "", "## Samples", ""]
     for s in samples:
         lines.append(f"- **{s['id']}** reference: {s['reference'][0] if isinstance(s['reference'], list) else s['reference'][:200]!r}")
