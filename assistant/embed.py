@@ -49,7 +49,7 @@ class Embedder:
         # bf16 matmuls where the CPU has them natively: measured on 180-word chunks, 25.7 → 61.5 chunks/s
         # with cosine >= 0.99997 to the fp32 vectors (the same model, not a new one). Dynamic int8 was
         # both slower (34 chunks/s) and further off (cosine down to 0.87), so it is not offered.
-        self.bf16 = _has_native_bf16()
+        self.bf16 = native_bf16()
 
     def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         # sorting by length keeps padding small inside each batch
@@ -69,7 +69,7 @@ class Embedder:
                                  show_progress_bar=False)[0].astype(np.float32)
 
 
-def _has_native_bf16() -> bool:
+def native_bf16() -> bool:
     if os.environ.get("ASSISTANT_EMBED_FP32"):
         return False
     try:

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -109,11 +109,20 @@ def query_alpha(query: str) -> float:
     return lo + (hi - lo) * t
 
 
+class _Vectors(NamedTuple):
+    """A collection's vectors as cached between queries, with what says whether they are current."""
+
+    stamp: tuple  # (PRAGMA data_version, connection total_changes)
+    version: tuple  # (chunk count, last chunk id)
+    ids: np.ndarray
+    matrix: object  # torch tensor, bf16 or float32
+
+
 class Index:
     def __init__(self, db: sqlite3.Connection, embedder=None) -> None:
         self.db = db
         self._embedder = embedder
-        self._matrix: dict[str, tuple] = {}  # collection -> (stamp, version, ids, matrix)
+        self._matrix: dict[str, _Vectors] = {}
 
     @classmethod
     def open(cls, path: Path | None = None, embedder=None) -> "Index":
@@ -272,25 +281,25 @@ class Index:
         """
         import torch
 
+        from assistant.embed import native_bf16
+
         stamp = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
         cached = self._matrix.get(collection)
-        if cached and cached[0] == stamp:
-            return cached[2], cached[3]
+        if cached and cached.stamp == stamp:
+            return cached.ids, cached.matrix
         version = tuple(self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks WHERE collection = ?",
                                         (collection,)).fetchone())
-        if cached and cached[1] == version:
-            self._matrix[collection] = (stamp, *cached[1:])
-            return cached[2], cached[3]
+        if cached and cached.version == version:
+            self._matrix[collection] = cached._replace(stamp=stamp)
+            return cached.ids, cached.matrix
         rows = self.db.execute("SELECT id, vector FROM chunks WHERE collection = ? ORDER BY id", (collection,)).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 384), np.float32)
-        from assistant.embed import _has_native_bf16
-
-        tensor = torch.from_numpy(mat.copy())
-        if _has_native_bf16():
-            tensor = tensor.to(torch.bfloat16)
-        self._matrix[collection] = (stamp, version, ids, tensor)
-        return ids, tensor
+        mat = torch.frombuffer(bytearray(b"".join(r[1] for r in rows)), dtype=torch.float32).reshape(len(rows), -1) \
+            if rows else torch.zeros((0, 384))
+        if native_bf16():
+            mat = mat.to(torch.bfloat16)
+        self._matrix[collection] = _Vectors(stamp, version, ids, mat)
+        return ids, mat
 
     def lexical(self, query: str, collection: str, n: int, phrases: bool = False) -> dict[int, float]:
         rows = self.db.execute(

@@ -111,6 +111,7 @@ class LlamaCppModel:
     _llm: object = None
     _template: str | None = None
     _add_bos: bool = False
+    _end: frozenset = frozenset()  # end-of-generation token ids, found at load
 
     def load(self):
         from assistant.gguf_check import read_header
@@ -140,6 +141,7 @@ class LlamaCppModel:
                 raise AssistantError(f"{self.path}: llama.cpp could not load the model ({e})") from None
             self._template = info.metadata.get("tokenizer.chat_template") or _CHATML
             self._add_bos = bool(info.metadata.get("tokenizer.ggml.add_bos_token", False))
+            self._end = self._end_tokens(self._llm)
             _RESIDENT[self.name] = self
             return self._llm
 
@@ -184,12 +186,11 @@ class LlamaCppModel:
 
         llm.set_seed(seed if seed is not None else random.getrandbits(32))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        end = self._end_tokens(llm)
         held = ""
         gen = llm.generate(tokens, temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.05, reset=True)
         try:
             for n, tok in enumerate(gen, 1):
-                if tok in end:
+                if tok in self._end:
                     break
                 held += decoder.decode(llm.detokenize([tok]))
                 if stop:
@@ -211,14 +212,15 @@ class LlamaCppModel:
         finally:
             gen.close()
 
-    def _end_tokens(self, llm) -> set[int]:
+    @staticmethod
+    def _end_tokens(llm) -> frozenset:
         """End-of-generation tokens: the model's EOS and the chat format's end markers."""
         ids = {llm.token_eos()}
         for marker in (b"<|im_end|>", b"<|endoftext|>", b"<|eot_id|>"):
             t = llm.tokenize(marker, add_bos=False, special=True)
             if len(t) == 1:
                 ids.add(t[0])
-        return ids
+        return frozenset(ids)
 
     def count_tokens(self, text: str) -> int:
         return len(self.load().tokenize(text.encode(), add_bos=False, special=True))

@@ -138,16 +138,15 @@ def reply_messages(model: ChatModel, msg: Message, kb: list[str] | None = None) 
 def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Iterator[str]:
     """The reply as it is generated; when the message carried an injection, the scrubbed reply in one piece."""
     messages, payloads = reply_messages(model, msg, kb)
+    pieces = reply_task.fill_slots(model.stream(messages, max_tokens=reply_task.MAX_TOKENS), reply_slots())
     if payloads:  # payloads are scrubbed from the whole text, so nothing is shown before the end
-        yield scrub_output(reply_task.clean(complete(model, messages, max_tokens=reply_task.MAX_TOKENS)), payloads)
+        yield scrub_output(reply_task.clean("".join(pieces)), payloads)
         return
-    yield from reply_task.fill_slots(model.stream(messages, max_tokens=reply_task.MAX_TOKENS), reply_slots())
+    yield from pieces
 
 
 def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> str:
-    messages, payloads = reply_messages(model, msg, kb)
-    out = "".join(reply_task.fill_slots(model.stream(messages, max_tokens=reply_task.MAX_TOKENS), reply_slots()))
-    return scrub_output(reply_task.clean(out), payloads)
+    return reply_task.clean("".join(stream_reply(model, msg, kb)))
 
 
 def reply_slots() -> dict[str, str]:

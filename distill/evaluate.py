@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from assistant.tasks import summarize as summarize_task
+from assistant.tasks.reply import has_house_style as house_style_ok
 from distill.config import Config
 from distill.data import examples_path, read_examples
 from distill.teach import max_tokens_for
@@ -115,18 +116,6 @@ def format_ok(task: str, text: str, prompt_text: str) -> bool:
         invented = [m.group(0) for m in _INVENTED.finditer(text) if m.group(0) not in prompt_text]
         return len(text.split()) >= 15 and not invented
     return bool(text)
-
-
-def house_style_ok(text: str) -> bool:
-    """A reply that greets first and signs off last (the support student's house style)."""
-    from assistant.tasks import reply as reply_task
-
-    lines = [l for l in text.strip().split("\n") if l.strip()]
-    return bool(lines) and bool(_GREETS.match(lines[0])) and bool(reply_task._SIGN_OFF.search("\n".join(lines[-3:])))
-
-
-_GREETS = re.compile(r"\s*(dear|hello|hi|hey|good (morning|afternoon|evening)|greetings|hallo|guten (tag|morgen|abend)|"
-                     r"sehr geehrte[rs]?|liebe[rs]?)\b", re.I)
 
 
 def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: str, n: int) -> dict:

@@ -7,7 +7,6 @@ policies ({{Placeholder}} slots or a neutral phrase when a fact is unknown), sig
 from __future__ import annotations
 
 import re
-
 from typing import Iterable, Iterator
 
 from assistant.tasks.guard import fence, neutralize
@@ -52,8 +51,10 @@ _SLOTS = [(re.compile(r"[<\[](?:tel[ _.-]*(?:num(?:ber)?|nummer)|telefonnummer|t
           (re.compile(r"[<\[](?:acc(?:ount)?[ _.]*(?:num(?:ber)?|nummer))[>\]]", re.I), "{{Account Number}}"),
           (re.compile(r"[<\[]email[>\]]", re.I), "{{Email Address}}"),
           (re.compile(r"<br\s*/?>", re.I), "\n")]
-_GREETING = re.compile(r"^((?:dear|hello|hi|hey|good (?:morning|afternoon|evening)|hallo|guten (?:tag|morgen|abend)|"
-                       r"sehr geehrte[rs/]*|liebe[rs]?)\b[^\n.!?,]{0,60}[,!])[ \t]*\n?", re.I)
+_GREETING_WORDS = (r"dear|hello|hi|hey|greetings|good (?:morning|afternoon|evening)|hallo|guten (?:tag|morgen|abend)|"
+                   r"sehr geehrte[rs/]*|liebe[rs]?")
+_GREETING = re.compile(rf"^((?:{_GREETING_WORDS})\b[^\n.!?,]{{0,60}}[,!])[ \t]*\n?", re.I)  # "Dear <name>," to split off
+_GREETS = re.compile(rf"\s*(?:{_GREETING_WORDS})\b", re.I)  # a first line that greets, however it goes on
 _SIGN_OFF = re.compile(r"(regards|sincerely|best wishes|kind wishes|cheers|thanks,|grüße|grüßen|gruß|viele grüße)", re.I)
 SIGN_OFF = {"en": "Best regards,\n{{Agent Name}}", "de": "Mit freundlichen Grüßen\n{{Agent Name}}"}
 GREETING = {"en": "Hello,", "de": "Guten Tag,"}
@@ -88,6 +89,12 @@ def house_style(text: str, language: str | None = None) -> str:
     if not _SIGN_OFF.search("\n".join(body.strip().split("\n")[-3:])):
         body = body.rstrip() + "\n\n" + SIGN_OFF[lang]
     return greeting + "\n\n" + body.strip()
+
+
+def has_house_style(text: str) -> bool:
+    """A reply that greets first and signs off last."""
+    lines = [l for l in text.strip().split("\n") if l.strip()]
+    return bool(lines) and bool(_GREETS.match(lines[0])) and bool(_SIGN_OFF.search("\n".join(lines[-3:])))
 
 
 def fill_slots(pieces: Iterable[str], values: dict[str, str]) -> Iterator[str]:
