@@ -16,6 +16,7 @@ import click
 
 from assistant import AssistantError, __version__
 from assistant.clickutil import ErrorGroup, stay_offline
+from assistant.tasks.loops import stop_loops
 
 stay_offline()
 
@@ -203,7 +204,7 @@ def prompt(text, system, options, no_stream, cont, no_log, model_name, base_url)
     history = store.conversation_messages(db, cid) if cid else []
     messages = ([{"role": "system", "content": system}] if system else []) + history + [{"role": "user", "content": text}]
     start = time.time()
-    pieces = model.stream(messages, **opts)
+    pieces = stop_loops(model.stream(messages, **opts))
     out = "".join(pieces) if no_stream else "".join(_stream_out(pieces))
     if no_stream:
         click.echo(out.strip())

@@ -54,8 +54,10 @@ class ChatModel(Protocol):
 
 
 def complete(model: ChatModel, messages: list[dict], **kwargs) -> str:
-    """The whole reply as one string."""
-    return "".join(model.stream(messages, **kwargs)).strip()
+    """The whole reply as one string, ended at the first sign of a loop (see tasks.loops)."""
+    from assistant.tasks.loops import stop_loops
+
+    return "".join(stop_loops(model.stream(messages, **kwargs))).strip()
 
 
 def physical_cores() -> int:

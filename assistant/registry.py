@@ -130,7 +130,7 @@ def prompt_current(e: ModelEntry) -> bool:
     from assistant.tasks import reply, summarize
 
     trained = trained_prompt(e)
-    known = {"summarize": summarize.VERSIONS, "support": (reply.PROMPT_VERSION,)}.get(e.task or "")
+    known = {"summarize": summarize.VERSIONS, "support": reply.VERSIONS}.get(e.task or "")
     return not (trained and known) or trained in known
 
 

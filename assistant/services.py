@@ -16,6 +16,7 @@ from assistant.models import ChatModel, PromptTooLong, complete
 from assistant.tasks import reply as reply_task
 from assistant.tasks import summarize as summarize_task
 from assistant.tasks.guard import scrub_output
+from assistant.tasks.loops import stop_loops
 
 
 @dataclass
@@ -59,18 +60,21 @@ def fit_messages(model: ChatModel, text: str, build, max_tokens: int) -> tuple[l
     raise PromptTooLong(n, n_ctx - max_tokens)
 
 
-def _fitted(model: ChatModel, text: str, build, max_tokens: int) -> tuple[str, list[str]]:
+def _fitted(model: ChatModel, text: str, build, max_tokens: int, **sampling) -> tuple[str, list[str]]:
     messages, payloads = fit_messages(model, text, build, max_tokens)
-    return complete(model, messages, max_tokens=max_tokens), payloads
+    return complete(model, messages, max_tokens=max_tokens, **sampling), payloads
 
 
 def summarize_message(model: ChatModel, msg: Message, length: str = "short") -> Summary:
     text = summarize_task.input_text(msg.body or msg.quoted, msg.subject, msg.from_, msg.date, length)
     version = _summarize_version(model)
-    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length, version=version),
-                            summarize_task.MAX_TOKENS[length])
-    summary = scrub_output(summarize_task.clean(out, length), payloads)
-    return Summary(msg.path, msg.message_id, summary, model.name)
+    build = lambda t: summarize_task.build_messages(t, length, version=version)  # noqa: E731
+    out, payloads = _fitted(model, text, build, summarize_task.MAX_TOKENS[length])
+    summary = summarize_task.clean(out, length)
+    if not summary:  # an echo or a bare label ("Email:"): sample once more, then fall back to the subject
+        out, payloads = _fitted(model, text, build, summarize_task.MAX_TOKENS[length], temperature=0.7, seed=1)
+        summary = summarize_task.clean(out, length) or (msg.subject if length == "line" else "")
+    return Summary(msg.path, msg.message_id, scrub_output(summary, payloads), model.name)
 
 
 def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") -> Summary:
@@ -131,14 +135,16 @@ def _safe(fn, model, item, length):
 
 def reply_messages(model: ChatModel, msg: Message, kb: list[str] | None = None) -> tuple[list[dict], list[str]]:
     """The reply prompt, fitted to the model's context, and the injection payloads found in the message."""
-    return fit_messages(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb),
+    v = getattr(model, "prompt_version", None)
+    version = v if v in reply_task.VERSIONS else reply_task.PROMPT_VERSION
+    return fit_messages(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb, version),
                         reply_task.MAX_TOKENS)
 
 
 def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Iterator[str]:
     """The reply as it is generated; when the message carried an injection, the scrubbed reply in one piece."""
     messages, payloads = reply_messages(model, msg, kb)
-    pieces = reply_task.fill_slots(model.stream(messages, max_tokens=reply_task.MAX_TOKENS), reply_slots())
+    pieces = reply_task.fill_slots(stop_loops(model.stream(messages, max_tokens=reply_task.MAX_TOKENS)), reply_slots())
     if payloads:  # payloads are scrubbed from the whole text, so nothing is shown before the end
         yield scrub_output(reply_task.clean("".join(pieces)), payloads)
         return

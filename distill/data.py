@@ -163,7 +163,7 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                 if src.limit and count >= src.limit:
                     break
                 if "history" in f:
-                    messages = [{"role": "system", "content": reply_task.SYSTEM}] + [
+                    messages = [{"role": "system", "content": reply_task.SYSTEM_V2}] + [
                         {"role": "user" if s == "customer" else "assistant", "content": t} for s, t in f["history"]]
                 else:
                     text = (f.get("text") or "")[: cfg.data.max_prompt_chars]

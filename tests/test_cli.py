@@ -144,8 +144,10 @@ def test_students_keep_the_prompt_they_were_trained_on():
             assert services._summarize_version(registry.resolve(e.name, "summarize")) == trained
     assert services._summarize_version(registry.resolve("smollm2-135m", "summarize")) == summarize.PROMPT_VERSION
     v1 = summarize.build_messages("Lunch moved to noon.", "line", version="summarize-v1")[0][1]["content"]
-    v2 = summarize.build_messages("Lunch moved to noon.", "line")[0][1]["content"]
+    v2 = summarize.build_messages("Lunch moved to noon.", "line", version="summarize-v2")[0][1]["content"]
+    v3 = summarize.build_messages("Lunch moved to noon.", "line")[0][1]["content"]
     assert v1.startswith("Write a subject line") and v2.startswith("<<<EMAIL") and v2.endswith("subject line only.")
+    assert v3.startswith('Email:\n"""') and v3.endswith("subject line only.")
 
 
 def test_engine_stream_matches_llama_cpp_create_completion():
@@ -181,3 +183,20 @@ def test_reply_slots_are_filled_from_config_even_when_split_across_tokens():
     assert "".join(out) == "Hello,\n\nCall {{Phone Number}} any time.\n\nBest regards,\nAnna Berg, Example Support"
     assert len(out) > 1  # still streamed, not gathered into one piece
     assert "".join(fill_slots(["a {", "b"], {})) == "a {b"
+
+
+@pytest.mark.slow
+def test_untrained_base_answers_instead_of_echoing_or_looping(shared):
+    # with the <<<LABEL fences of reply-v1 / summarize-v2 the base echoed "<<<EMAIL" as a subject
+    # line for these patches and repeated "CUSTOMER>>>" until max_tokens
+    r = run_cli("reply", "-", "--json", "--model", "smollm2-135m",
+                stdin="My order arrived broken, the mug handle snapped. What can you do?")
+    reply = json.loads(r.stdout)["reply"]
+    assert len(reply.split()) > 10 and "<<<" not in reply and ">>>" not in reply and "CUSTOMER" not in reply
+    lines = [" ".join(l.split()) for l in reply.splitlines() if len(l.strip()) >= 8]
+    assert len(lines) == len(set(lines))
+    maildir = shared / "maildir-notmuch" / "default"
+    files = [maildir / "01:2,", maildir / "02:2,", maildir / "bar" / "18:2,", maildir / "cur" / "30:2,"]
+    r = run_cli("summarize", *map(str, files), "--json", "--length", "line", "--model", "smollm2-135m")
+    summaries = [json.loads(l)["summary"] for l in r.stdout.splitlines()]
+    assert len(summaries) == 4 and all(s and "<<<" not in s and "EMAIL" not in s for s in summaries), summaries

@@ -33,7 +33,7 @@ async def test_starts_on_chat_with_input_focused_and_streams_a_reply():
 
 @pytest.mark.asyncio
 async def test_escape_stops_the_stream():
-    model = FakeModel([" ".join(["word"] * 200)], delay=0.02)
+    model = FakeModel([" ".join(f"word{i}" for i in range(200))], delay=0.02)
     app = make_app(model=model)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("h", "enter")

@@ -56,6 +56,17 @@ def scrub_output(output: str, payloads: list[str]) -> str:
 
 
 def fence(label: str, text: str) -> str:
-    """Wrap untrusted text as a labelled data block."""
+    """Wrap untrusted text as a labelled data block: <<<LABEL ... LABEL>>> (prompts summarize-v1/v2, reply-v1)."""
     text = text.replace("<<<", "< < <").replace(">>>", "> > >")
     return f"<<<{label}\n{text.strip()}\n{label}>>>"
+
+
+def quote(title: str, text: str) -> str:
+    """Wrap untrusted text as a titled block in triple quotes (prompts summarize-v3, reply-v2).
+
+    The untrained 135M base echoes a <<<LABEL fence back ("<<<EMAIL" as a subject line, then
+    "CUSTOMER>>>" without end) where triple quotes make it answer.
+    """
+    text = text.replace('"""', '" " "')
+    return f'{title}:\n"""\n{text.strip()}\n"""'
+

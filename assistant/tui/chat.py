@@ -15,6 +15,7 @@ from textual.widgets import Checkbox, Footer, Header, Input, Label, ListItem, Li
 from textual.worker import Worker, WorkerState
 
 from assistant import store
+from assistant.tasks.loops import stop_loops
 from assistant.tui.widgets import ChatMessage, PromptInput, SourceScreen, TextPrompt
 
 
@@ -175,7 +176,7 @@ class ChatScreen(Screen):
         messages = self._messages(prompt, system, ground)
         self.app.call_from_thread(self.show_sources)
         first = None
-        for piece in self.model.stream(messages, max_tokens=400):
+        for piece in stop_loops(self.model.stream(messages, max_tokens=400)):
             if self._stop:
                 break
             first = first or time.time()
