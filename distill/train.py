@@ -5,9 +5,9 @@
     torchrun --nproc_per_node 2 -m distill.cli train configs/summarize.toml   # DDP (gloo on CPU)
 
 A plain loop, top to bottom: data → model → (lr, forward, KD, backward, step) → eval → checkpoint.
-Loss is on answer tokens only. Examples are packed into rows of `batch_tokens` tokens with
-position ids restarting per example, so attention never crosses examples and no compute is
-spent on padding. Checkpoints (trainable weights + optimizer + RNG) every `save_every` steps;
+Loss is on answer tokens only. Examples are packed into rows of up to `max_len` tokens, with
+position ids restarting per example and a block-diagonal mask, so attention never crosses
+examples; rows of similar length form micro-batches of `batch_tokens`, so little goes to padding. Checkpoints (trainable weights + optimizer + RNG) every `save_every` steps;
 the adapter with the best held-out loss is kept in `best/`.
 """
 
@@ -106,20 +106,40 @@ def encode(tok, template: str, ex: dict, target: str, topk: dict | None, max_len
     return Item(prompt + answer, len(prompt), tk)
 
 
-def pack(items: list[Item], budget: int, seed: int) -> list[list[Item]]:
-    """Greedy packing in a seeded random order: rows of at most `budget` tokens."""
+def pack(items: list[Item], budget: int, seed: int, row_len: int = 512) -> list[list[list[Item]]]:
+    """Micro-batches of packed rows, each micro-batch at most `budget` tokens including padding.
+
+    Examples go first-fit-decreasing into rows of at most `row_len` tokens; rows of similar
+    length then share a micro-batch (padded to its longest row), in a seeded random order.
+    Attention costs rows x length², so 4 rows of 512 train about 1.5x faster than one row of
+    2048 with the same tokens (measured on the 135M: 387 against 262 tokens/s).
+    """
     order = items[:]
     random.Random(seed).shuffle(order)
-    rows, row, used = [], [], 0
-    for it in order:
-        if used + len(it.ids) > budget and row:
-            rows.append(row)
-            row, used = [], 0
-        row.append(it)
-        used += len(it.ids)
-    if row:
-        rows.append(row)
-    return rows
+    rows: list[list[Item]] = []
+    free: list[int] = []
+    for it in sorted(order, key=lambda i: -len(i.ids)):
+        n = len(it.ids)
+        slot = next((k for k, f in enumerate(free) if f >= n), None)
+        if slot is None:
+            rows.append([it])
+            free.append(max(row_len, n) - n)
+        else:
+            rows[slot].append(it)
+            free[slot] -= n
+    rows.sort(key=lambda r: sum(len(i.ids) for i in r))
+    batches, batch, width = [], [], 0
+    for r in rows:
+        n = sum(len(i.ids) for i in r)
+        if batch and (len(batch) + 1) * max(width, n) > budget:
+            batches.append(batch)
+            batch, width = [], 0
+        batch.append(r)
+        width = max(width, n)
+    if batch:
+        batches.append(batch)
+    random.Random(seed).shuffle(batches)
+    return batches
 
 
 def block_causal_mask(segments: list[int]) -> torch.Tensor:
@@ -133,24 +153,38 @@ def block_causal_mask(segments: list[int]) -> torch.Tensor:
     return ((seg[:, None] == seg[None, :]) & torch.ones(n, n, dtype=torch.bool).tril())[None, None]
 
 
-def collate(row: list[Item]):
-    ids, labels, pos, seg, kd_pos, kd_ids, kd_lp = [], [], [], [], [], [], []
-    for n, it in enumerate(row):
-        start = len(ids)
-        ids += it.ids
-        labels += [-100] * it.n_prompt + it.ids[it.n_prompt :]
-        pos += list(range(len(it.ids)))
-        seg += [n] * len(it.ids)
-        if it.topk is not None:
-            # the logits at position p predict token p+1: answer token j is predicted at n_prompt + j - 1
-            kd_pos += [start + it.n_prompt - 1 + j for j in range(len(it.ids) - it.n_prompt)]
-            kd_ids.append(torch.from_numpy(it.topk[0].copy()).long())
-            kd_lp.append(torch.from_numpy(it.topk[1].copy()))
+def collate(batch: list[list[Item]] | list[Item]):
+    """Rows of packed examples → tensors (B, L); padding is its own segment and carries no labels.
+
+    `kd` holds flat positions (row * L + p) of answer-token predictions that have teacher top-k.
+    """
+    rows = [batch] if batch and isinstance(batch[0], Item) else batch
+    width = max(sum(len(it.ids) for it in row) for row in rows)
+    ids, labels, pos, masks, kd_pos, kd_ids, kd_lp = [], [], [], [], [], [], []
+    for r, row in enumerate(rows):
+        r_ids, r_labels, r_pos, seg = [], [], [], []
+        for n, it in enumerate(row):
+            start = len(r_ids)
+            r_ids += it.ids
+            r_labels += [-100] * it.n_prompt + it.ids[it.n_prompt :]
+            r_pos += list(range(len(it.ids)))
+            seg += [n] * len(it.ids)
+            if it.topk is not None:
+                # the logits at position p predict token p+1: answer token j is predicted at n_prompt + j - 1
+                kd_pos += [r * width + start + it.n_prompt - 1 + j for j in range(len(it.ids) - it.n_prompt)]
+                kd_ids.append(torch.from_numpy(it.topk[0].copy()).long())
+                kd_lp.append(torch.from_numpy(it.topk[1].copy()))
+        pad = width - len(r_ids)
+        ids.append(r_ids + [0] * pad)
+        labels.append(r_labels + [-100] * pad)
+        pos.append(r_pos + list(range(pad)))
+        masks.append(block_causal_mask(seg + [len(row)] * pad))
     batch = {
-        "input_ids": torch.tensor([ids]),
-        "labels": torch.tensor([labels]),
-        "position_ids": torch.tensor([pos]),
-        "attention_mask": block_causal_mask(seg),
+        "tokens": sum(len(it.ids) for row in rows for it in row),  # without padding
+        "input_ids": torch.tensor(ids),
+        "labels": torch.tensor(labels),
+        "position_ids": torch.tensor(pos),
+        "attention_mask": torch.cat(masks),
     }
     if kd_pos:
         batch["kd"] = (torch.tensor(kd_pos), torch.cat(kd_ids), torch.cat(kd_lp))
@@ -158,20 +192,28 @@ def collate(row: list[Item]):
 
 
 def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
-    """SFT loss on the answer tokens (+ KD where the row has teacher top-k); logits only where needed."""
+    """SFT loss on the answer tokens (+ KD where the batch has teacher top-k).
+
+    The output layer runs only where a label is: the final hidden states are caught at the
+    model's last norm and only the answer positions go through the 49k-word lm_head.
+    """
     from distill.losses import LOSSES
 
-    labels = batch["labels"][0]
-    keep = torch.nonzero(labels[1:] != -100).squeeze(-1)  # position p predicts token p+1
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
-        out = model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            position_ids=batch["position_ids"],
-            logits_to_keep=keep,
-        )
-    logits = out.logits[0].float()
-    sft = torch.nn.functional.cross_entropy(logits, labels[keep + 1])
+    labels = batch["labels"]
+    targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], 1).flatten()  # p predicts p+1
+    keep = torch.nonzero(targets != -100).squeeze(-1)
+    inner = getattr(model, "module", model)  # under DDP the forward still goes through the wrapper
+    caught = {}
+    hook = inner.get_decoder().norm.register_forward_hook(lambda m, i, o: caught.setdefault("h", o))
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                  position_ids=batch["position_ids"], logits_to_keep=1)
+            h = caught["h"].flatten(0, 1)[keep]
+            logits = inner.get_output_embeddings()(h).float()
+    finally:
+        hook.remove()
+    sft = torch.nn.functional.cross_entropy(logits, targets[keep])
     if kd != "none" and "kd" in batch:
         p, ids, lp = batch["kd"]
         rows = torch.searchsorted(keep, p)
@@ -235,13 +277,13 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     epoch_rows = {}
 
     def row_for(index: int) -> list[Item]:  # deterministic: the same index always gives the same row
-        n_rows = len(epoch_rows.setdefault(0, pack(items, t.batch_tokens, t.seed)))
+        n_rows = len(epoch_rows.setdefault(0, pack(items, t.batch_tokens, t.seed, t.max_len)))
         epoch = index // n_rows
         if epoch not in epoch_rows:
-            epoch_rows[epoch] = pack(items, t.batch_tokens, t.seed + epoch)
+            epoch_rows[epoch] = pack(items, t.batch_tokens, t.seed + epoch, t.max_len)
         return epoch_rows[epoch][index % n_rows]
 
-    val_rows = pack(val_items, t.batch_tokens, 0)
+    val_rows = pack(val_items, t.batch_tokens, 0, t.max_len)
     prefs = []
     if t.dpo_weight > 0:
         if t.method != "lora":
@@ -280,7 +322,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     if rank == 0:
         row_for(0)
         (out / "meta.json").write_text(json.dumps({"config": to_dict(cfg), "train_examples": len(items),
-                                                   "val_examples": len(val_items), "rows_per_epoch": len(epoch_rows[0])}, indent=2))
+                                                   "val_examples": len(val_items), "batches_per_epoch": len(epoch_rows[0])}, indent=2))
     log = open(out / "log.jsonl", "a") if rank == 0 else None
 
     def evaluate() -> float:
@@ -289,7 +331,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
         with torch.no_grad():
             for row in val_rows:
                 b = collate(row)
-                n = int((b["labels"][0][1:] != -100).sum())
+                n = int((b["labels"][:, 1:] != -100).sum())
                 total += float(row_loss(core, b, "none", 0)[1]) * n
                 count += n
         model.train()
@@ -314,7 +356,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
                 c, r = prefs[(step * t.grad_accum + micro) % len(prefs)]
                 (t.dpo_weight * dpo_loss(core, c, r, t.dpo_beta) / t.grad_accum).backward()
             tokens += int((b["labels"] != -100).sum())
-            all_tokens += b["input_ids"].numel()
+            all_tokens += b["tokens"]
             loss_sum += loss.item() / t.grad_accum
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -138,6 +138,28 @@ def test_packed_examples_do_not_see_each_other(tiny_model):
         both = row_loss(model, collate([a]), "none", 0)[0]
     # the packed loss is the mean over both answers' tokens: (10 * loss_a + 8 * loss_b) / 18
     assert torch.allclose(packed_after_a, (10 * both + 8 * alone) / 18, atol=1e-5)
+    # several rows in one micro-batch: the short row is padded, and padding changes nothing
+    c = Item(list(range(900, 960)), 40)
+    with torch.no_grad():
+        alone_c = row_loss(model, collate([c]), "none", 0)[0]
+        rows = row_loss(model, collate([[a, b], [c]]), "none", 0)[0]
+    assert torch.allclose(rows, (10 * both + 8 * alone + 20 * alone_c) / 38, atol=1e-5)
+
+
+def test_pack_fills_rows_and_batches_within_budget():
+    from distill.train import Item, pack
+
+    items = [Item([1] * n, 1) for n in (300, 200, 250, 100, 60, 500, 480, 30, 20, 10) * 5]
+    batches = pack(items, budget=1024, seed=0, row_len=512)
+    got = sorted(id(it) for b in batches for row in b for it in row)
+    assert got == sorted(id(it) for it in items)  # every example once
+    for b in batches:
+        width = max(sum(len(i.ids) for i in row) for row in b)
+        assert width <= 512 and len(b) * width <= 1024
+    real = sum(len(i.ids) for i in items)
+    padded = sum(len(b) * max(sum(len(i.ids) for i in row) for row in b) for b in batches)
+    assert real / padded > 0.9  # rows of similar length share a batch: little padding
+    assert pack(items, 1024, 0, 512) == batches and pack(items, 1024, 1, 512) != batches
 
 
 def test_train_kill_and_resume_matches_uninterrupted(tmp_path, shared, tiny_model):
