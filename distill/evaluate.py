@@ -1,7 +1,7 @@
 """Stage 4, `distill eval`: the report card, student vs teacher vs untrained base on held-out items.
 
     distill eval configs/summarize.toml                 # ROUGE, lengths, format, speed, RSS
-    distill eval configs/support.toml eval.judge=true   # plus pairwise win rates, the teacher as judge
+    distill eval configs/support.toml eval.judge=true   # plus win rates, the teacher judging by a rubric
 
 Each system generates in its own process (`distill.generate`), so its peak RSS and decode
 speed are its own; generations are cached in `<run>/eval/<system>.jsonl` and resumable.
@@ -23,12 +23,19 @@ from distill.config import Config
 from distill.data import examples_path, read_examples
 from distill.teach import max_tokens_for
 
-JUDGE_PROMPT = (
-    "You compare two answers to the same task. Task input:\n<<<INPUT\n{input}\nINPUT>>>\n\n"
-    "Answer A:\n<<<A\n{a}\nA>>>\n\nAnswer B:\n<<<B\n{b}\nB>>>\n\n"
-    "Which answer does the task better (accurate, complete, right length and format, no invented facts)? "
-    "Reply with exactly one letter: A, B, or T for a tie."
-)
+JUDGE_PROMPT = "{intro}\n\"\"\"\n{input}\n\"\"\"\n\n{label}\n\"\"\"\n{answer}\n\"\"\"\n\n{question} Answer Yes or No."
+RUBRIC = {  # yes/no questions; an answer's score is the judge's mean P(Yes)
+    "support": ("A customer wrote to support:", "The support agent replied:", (
+        "Does the reply respond to what the customer actually asked for?",
+        "Does the reply give the customer concrete next steps?",
+        "Is the reply complete, clear and professional?",
+        "Does the reply avoid making up order numbers, dates, prices or policies?")),
+    "summarize": ("Here is an email (or thread):", "Here is a summary of it:", (
+        "Does the summary capture the main point of the email?",
+        "Is everything in the summary supported by the email?",
+        "Is the summary short, clear and in the asked-for format?")),
+}
+MARGIN = 0.03  # score differences below this are ties
 
 
 def eval_dir(cfg: Config) -> Path:
@@ -119,48 +126,92 @@ def format_ok(task: str, text: str, prompt_text: str) -> bool:
 
 
 def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: str, n: int) -> dict:
-    """Win rate of system a over b with the teacher as judge, both orders; a tie counts half.
+    """Win rate of system a over b with the teacher as judge; a tie counts half.
 
-    A small judge has a strong position bias: asked for a letter, the 1.5B teacher answered "A"
-    in 29 of 29 judgments, whichever answer stood first. So the verdict is read from the judge's
-    next-token probabilities of "A" and "B" in both orders: a's share is P(a's letter) / (P(A) + P(B)),
-    averaged over the two orders, which cancels a constant preference for a position. a wins above
-    0.55, loses below 0.45, ties in between.
+    Each answer is scored on its own by a rubric of yes/no questions, read from the judge's
+    next-token probabilities of "Yes" and "No"; a wins when its mean P(Yes) beats b's by more
+    than MARGIN. A pairwise "which is better, A or B?" does not work with a small judge: the
+    1.5B teacher answered "A" 29 times in 29, and its A/B probabilities moved with the position
+    (0.59 for whichever came first), not with the answers. Scores are cached per answer.
     """
+    scores = {name: rubric_scores(cfg, rows[:n], outputs, name) for name in (a, b)}
+    wins = []
+    for ex in rows[:n]:
+        d = scores[a][ex["id"]]["score"] - scores[b][ex["id"]]["score"]
+        wins.append(1.0 if d > MARGIN else 0.0 if d < -MARGIN else 0.5)
+    return {"win_rate": round(100 * sum(wins) / max(1, len(wins)), 1), "items": len(wins),
+            "wins": wins.count(1.0), "ties": wins.count(0.5), "losses": wins.count(0.0),
+            f"mean_score_{a}": round(sum(scores[a][ex["id"]]["score"] for ex in rows[:n]) / max(1, len(wins)), 3),
+            f"mean_score_{b}": round(sum(scores[b][ex["id"]]["score"] for ex in rows[:n]) / max(1, len(wins)), 3)}
+
+
+def rubric_scores(cfg: Config, rows: list[dict], outputs: dict[str, dict], name: str) -> dict[str, dict]:
+    """{id: {"score", "answers"}} for one system's outputs, cached in <eval>/rubric-<name>.jsonl (resumable)."""
+    path = eval_dir(cfg) / f"rubric-{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if path.exists():
+        for line in open(path):
+            d = json.loads(line)
+            if d.get("output") == outputs[name].get(d["id"]):  # a regenerated output is judged again
+                done[d["id"]] = d
+    todo = [ex for ex in rows if ex["id"] not in done]
+    if not todo:
+        return done
     import llama_cpp
 
     from assistant.models import LlamaCppModel
     from distill.teachers import ensure_teacher
 
-    path = eval_dir(cfg) / f"judge-{a}-vs-{b}.jsonl"
-    done = {json.loads(l)["id"]: json.loads(l) for l in open(path)} if path.exists() else {}
+    intro, label, questions = RUBRIC["support" if cfg.task == "support" else "summarize"]
     model = LlamaCppModel("judge", ensure_teacher(cfg.teach.teacher), n_ctx=4096)
     llm = model.load()
-    letters = [llm.tokenize(x, add_bos=False, special=False)[0] for x in (b"A", b"B")]
+    yes = [llm.tokenize(x, add_bos=False)[0] for x in (b"Yes", b" Yes", b"yes")]
+    no = [llm.tokenize(x, add_bos=False)[0] for x in (b"No", b" No", b"no")]
     with open(path, "a") as f:
-        for ex in rows[:n]:
-            if ex["id"] in done:
-                continue
-            user = ex["messages"][-1]["content"][:2500]
-            shares = []
-            for first, second, mine in ((a, b, 0), (b, a, 1)):  # a's letter: A in the first order, B in the second
-                prompt = JUDGE_PROMPT.format(input=user, a=outputs[first][ex["id"]][:2000], b=outputs[second][ex["id"]][:2000])
-                tokens = model.tokens([{"role": "user", "content": prompt}])
-                llm.reset()
-                llm.eval(tokens)
-                logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # the next token's, whatever the context's layout
-                pa, pb = (float(logits[t]) for t in letters)
-
-                p_first = 1 / (1 + math.exp(pb - pa))
-                shares.append(p_first if mine == 0 else 1 - p_first)
-            share = sum(shares) / 2
-            win = 1.0 if share > 0.55 else 0.0 if share < 0.45 else 0.5
-            done[ex["id"]] = {"id": ex["id"], "share_ab": round(shares[0], 4), "share_ba": round(shares[1], 4), "a_wins": win}
+        for ex in todo:
+            answer = outputs[name][ex["id"]]
+            probs = []
+            for q in questions:  # the questions share everything up to themselves: that prefix is evaluated once
+                prompt = JUDGE_PROMPT.format(intro=intro, input=_judge_input(ex)[:2500], label=label,
+                                             answer=answer[:2000] or "(empty)", question=q)
+                _eval_reusing(llm, model.tokens([{"role": "user", "content": prompt}]))
+                logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+                py, pn = _logsumexp([logits[t] for t in yes]), _logsumexp([logits[t] for t in no])
+                probs.append(round(1 / (1 + math.exp(pn - py)), 4))
+            done[ex["id"]] = {"id": ex["id"], "output": answer, "score": round(sum(probs) / len(probs), 4), "answers": probs}
             f.write(json.dumps(done[ex["id"]]) + "\n")
             f.flush()
     model.unload()
-    wins = [d["a_wins"] for d in done.values()]
-    return {"win_rate": round(100 * sum(wins) / max(1, len(wins)), 1), "judgments": 2 * len(wins), "items": len(wins)}
+    return done
+
+
+def _judge_input(ex: dict) -> str:
+    """The mail or request the answer was written for, without the prompt's own instructions."""
+    text = ex["messages"][-1]["content"]
+    m = re.search(r'"""\n(.*)\n"""', text, re.S) or re.search(r"<<<[A-Z]+\n(.*)\n[A-Z]+>>>", text, re.S)
+    return m.group(1) if m else text
+
+
+def _eval_reusing(llm, tokens: list[int]) -> None:
+    """llm.eval(tokens), keeping the KV cache of the prefix shared with the previous call."""
+    common = 0
+    for x, y in zip(llm._input_ids[: llm.n_tokens], tokens):
+        if x != y:
+            break
+        common += 1
+    common = min(common, len(tokens) - 1)  # at least one token is evaluated, for fresh logits
+    if common and llm._ctx.kv_cache_seq_rm(-1, common, -1):
+        llm.n_tokens = common
+    else:
+        llm.reset()
+        common = 0
+    llm.eval(tokens[common:])
+
+
+def _logsumexp(xs: list[float]) -> float:
+    m = max(xs)
+    return m + math.log(sum(math.exp(x - m) for x in xs))
 
 
 def run(cfg: Config, extra_systems: dict | None = None) -> Path:
@@ -212,7 +263,8 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
     if "speedup_vs_teacher" in report:
         lines += ["", f"Student decode speed: {report['speedup_vs_teacher']}× the teacher's."]
     for k, v in report.get("judge", {}).items():
-        lines += ["", f"Judge (teacher, both orders, position-debiased, ties half): {k.replace('_', ' ')}: {v['win_rate']}% over {v.get('items', v['judgments'])} items."]
+        lines += ["", f"Judge (teacher, rubric of yes/no questions per answer, ties half): {k.replace('_', ' ')}: "
+                      f"{v['win_rate']}% over {v['items']} items ({v['wins']} wins, {v['ties']} ties, {v['losses']} losses)."]
     lines += ["", "![loss](loss.png) ![score vs speed](score_speed.png)", "", "## Samples", ""]
     for s in samples:
         lines.append(f"- **{s['id']}** reference: {s['reference'][0] if isinstance(s['reference'], list) else s['reference'][:200]!r}")

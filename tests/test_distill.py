@@ -293,3 +293,38 @@ def test_training_runs_under_torchrun_ddp(tmp_path, shared, tiny_model):
     assert r.returncode == 0, r.stderr[-2000:]
     log = _log(tmp_path)
     assert [x["step"] for x in log] == [1, 2]
+
+
+@pytest.mark.slow
+def test_rubric_judge_scores_each_answer_once_and_reuses_the_prefix(tmp_path, shared):
+    import llama_cpp
+    import numpy as np
+
+    from distill.evaluate import _eval_reusing, judge
+    from distill.student import resolve_base
+
+    gguf = resolve_base("smollm2-135m")
+    # the shared-prefix evaluation gives the logits a fresh evaluation gives
+    llm = llama_cpp.Llama(str(gguf), n_ctx=512, verbose=False)
+    a = llm.tokenize(b"The parcel arrived broken. Is the reply polite? Answer Yes or No.")
+    b = a[:-6] + llm.tokenize(b" Is it short?", add_bos=False)
+    _eval_reusing(llm, a)
+    _eval_reusing(llm, b)
+    reused = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
+    llm.reset()
+    llm.eval(b)
+    fresh = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+    assert np.abs(reused - fresh).max() < 1e-2
+    llm.close()
+
+    cfg = load_config(write_config(tmp_path, shared, extra=f'[teach]\nteacher = "{gguf}"'))
+    rows = [{"id": f"x{i}", "messages": [{"role": "user", "content": f'Email:\n"""\n{t}\n"""\n\nSummarize it.'}]}
+            for i, t in enumerate(["Lunch moved to noon on Friday.", "The server is down until Monday."])]
+    outputs = {"s": {"x0": "Lunch moved to Friday noon", "x1": "Server down until Monday"}, "b": {"x0": "", "x1": "Hello"}}
+    res = judge(cfg, rows, outputs, "s", "b", 2)
+    assert res["items"] == 2 and res["wins"] + res["ties"] + res["losses"] == 2
+    lines = lambda n: [json.loads(l) for l in open(tmp_path / "run" / "eval" / f"rubric-{n}.jsonl")]  # noqa: E731
+    assert len(lines("s")) == 2 and all(len(d["answers"]) == 3 and 0 <= d["score"] <= 1 for d in lines("s"))
+    outputs["b"]["x1"] = "The server is down"  # only the changed answer is judged again
+    judge(cfg, rows, outputs, "s", "b", 2)
+    assert len(lines("s")) == 2 and len(lines("b")) == 3
