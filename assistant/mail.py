@@ -18,6 +18,7 @@ import mailbox
 import re
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
+from email.header import decode_header, make_header
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -133,8 +134,12 @@ def _body_and_attachments(msg: EmailMessage) -> tuple[str, list[dict]]:
 def _header(msg, name: str) -> str:
     try:
         value = msg.get(name)
-    except Exception:  # malformed header that the policy cannot parse
-        value = msg.get_all(name, [""])[0] if hasattr(msg, "get_all") else ""
+    except Exception:  # a header the policy cannot parse ("To: unlisted-recipients:; (no To-header)"): its raw text
+        value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
+        try:
+            value = str(make_header(decode_header(value)))
+        except Exception:
+            pass
     return re.sub(r"\s+", " ", str(value or "")).strip()
 
 
