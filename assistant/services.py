@@ -93,9 +93,13 @@ def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") ->
 
 
 def _summarize_version(model: ChatModel) -> str:
+    return _prompt_version(model, summarize_task.VERSIONS, summarize_task.PROMPT_VERSION)
+
+
+def _prompt_version(model: ChatModel, known: tuple[str, ...], current: str) -> str:
     """The prompt version a student was trained on (from its manifest), else the current one."""
     v = getattr(model, "prompt_version", None)
-    return v if v in summarize_task.VERSIONS else summarize_task.PROMPT_VERSION
+    return v if v in known else current
 
 
 def count_units(items: list[Message | MailError], threads: bool) -> int:
@@ -135,8 +139,7 @@ def _safe(fn, model, item, length):
 
 def reply_messages(model: ChatModel, msg: Message, kb: list[str] | None = None) -> tuple[list[dict], list[str]]:
     """The reply prompt, fitted to the model's context, and the injection payloads found in the message."""
-    v = getattr(model, "prompt_version", None)
-    version = v if v in reply_task.VERSIONS else reply_task.PROMPT_VERSION
+    version = _prompt_version(model, reply_task.VERSIONS, reply_task.PROMPT_VERSION)
     return fit_messages(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb, version),
                         reply_task.MAX_TOKENS)
 
