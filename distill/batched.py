@@ -1,15 +1,16 @@
-"""Greedy generation of several prompts at once through llama.cpp's multi-sequence batch API.
+"""Greedy generation of many prompts at once through llama.cpp's multi-sequence batch API.
 
-One context holds B sequences. The prompts' shared prefix (the system prompt and the
-instruction) is evaluated once and copied to every sequence's KV cache; each prompt's own
-suffix is prefilled in shared batches; then every decode step advances all unfinished
-sequences by one token together. A 2-core CPU spends a decode step mostly on reading the
-weights, so B sequences cost little more than one.
-"""
+One context holds B sequences (slots) plus one for the prompts' shared prefix (the system
+prompt and the instruction), which is evaluated once and copied into each slot. Every decode
+step advances all busy slots by one token together; when a sequence ends, the next prompt
+takes its slot in the same step (continuous batching). A 2-core CPU spends a decode step
+mostly on reading the weights, so B sequences cost little more than one."""
 
 from __future__ import annotations
 
-import ctypes
+import os
+from collections import deque
+from typing import Iterator
 
 import numpy as np
 
@@ -20,11 +21,12 @@ class BatchedGenerator:
 
         self.L, self.llm, self.n_seq, self.n_batch = llama_cpp, llm, n_seq, n_batch
         cp = llama_cpp.llama_context_default_params()
-        cp.n_ctx = n_ctx_per_seq * n_seq
+        cp.n_ctx = n_ctx_per_seq * (n_seq + 1)  # one more sequence holds the shared prefix
         cp.n_batch = cp.n_ubatch = n_batch
-        cp.n_seq_max = n_seq
+        cp.n_seq_max = n_seq + 1
         cp.n_threads = cp.n_threads_batch = n_threads
         cp.kv_unified = True
+        cp.flash_attn_type = llm.context_params.flash_attn_type  # same kernels, same greedy answers as llm alone
         self.ctx = llama_cpp.llama_init_from_model(llm._model.model, cp)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a batched context")
@@ -55,38 +57,60 @@ class BatchedGenerator:
                     out[seq] = int(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).argmax())
         return out
 
-    def generate(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
-        """Greedy completions (token ids, end-of-generation token excluded) for up to n_seq prompts."""
-        assert 0 < len(prompts) <= self.n_seq
-        mem = self.L.llama_get_memory(self.ctx)
-        self.L.llama_memory_clear(mem, True)
-        common = 0
-        shortest = min(len(p) for p in prompts)
-        while common < shortest - 1 and all(p[common] == prompts[0][common] for p in prompts):
-            common += 1
+    def stream(self, prompts: list[list[int]], max_tokens: int) -> Iterator[tuple[int, list[int]]]:
+        """Greedy completions of any number of prompts, yielded as (index, token ids) when each ends.
+
+        Continuous batching: when a sequence ends, the next prompt takes its slot in the same
+        decode call, so every step advances n_seq sequences instead of waiting for a group's
+        longest answer. The prefix shared by all prompts is evaluated once, into its own sequence,
+        and copied to each slot (a unified KV cache shares those cells instead of duplicating them).
+        """
+        L, mem = self.L, self.L.llama_get_memory(self.ctx)
+        L.llama_memory_clear(mem, True)
+        if not prompts:
+            return
+        # os.path.commonprefix works on any sequences; keep at least one token per prompt to prefill
+        common = min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
+        first = prompts[0]
+        prefix_seq = self.n_seq
         if common:
-            self._decode([(t, i, 0, False) for i, t in enumerate(prompts[0][:common])])
-            for s in range(1, len(prompts)):
-                self.L.llama_memory_seq_cp(mem, 0, s, -1, -1)
-        entries = []
-        for s, p in enumerate(prompts):
-            entries += [(t, common + i, s, common + i == len(p) - 1) for i, t in enumerate(p[common:])]
-        nxt = self._decode(entries)
-        outputs: list[list[int]] = [[] for _ in prompts]
-        pos = [len(p) for p in prompts]
-        active = set(range(len(prompts)))
-        while active:
-            step = []
-            for s in sorted(active):
+            self._decode([(t, i, prefix_seq, False) for i, t in enumerate(first[:common])])
+        queue, free = deque(range(len(prompts))), list(range(self.n_seq))
+        state: dict[int, list] = {}  # slot -> [prompt index, next position, output tokens]
+        entries: list[tuple[int, int, int, bool]] = []
+
+        def fill() -> None:
+            while free and queue:
+                s, i = free.pop(), queue.popleft()
+                L.llama_memory_seq_rm(mem, s, -1, -1)
+                if common:
+                    L.llama_memory_seq_cp(mem, prefix_seq, s, -1, -1)
+                p = prompts[i]
+                entries.extend((t, j, s, j == len(p) - 1) for j, t in enumerate(p[common:], start=common))
+                state[s] = [i, len(p), []]
+
+        fill()
+        while state:
+            nxt = self._decode(entries)
+            entries.clear()
+            for s in sorted(state):
+                i, pos, out = state[s]
                 tok = nxt[s]
-                if self.L.llama_vocab_is_eog(self.vocab, tok) or len(outputs[s]) >= max_tokens:
-                    active.discard(s)
+                if L.llama_vocab_is_eog(self.vocab, tok) or len(out) >= max_tokens:
+                    del state[s]
+                    free.append(s)
+                    yield i, out
                     continue
-                outputs[s].append(tok)
-                step.append((tok, pos[s], s, True))
-                pos[s] += 1
-            if step:
-                nxt = self._decode(step)
+                out.append(tok)
+                entries.append((tok, pos, s, True))
+                state[s][1] = pos + 1
+            fill()
+
+    def generate(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
+        """Greedy completions (token ids, end-of-generation token excluded), in the prompts' order."""
+        outputs: list[list[int]] = [[] for _ in prompts]
+        for i, toks in self.stream(prompts, max_tokens):
+            outputs[i] = toks
         return outputs
 
     def text(self, tokens: list[int]) -> str:

@@ -113,15 +113,17 @@ class LocalTeacher:
                                          stop=["<|im_end|>", "<|endoftext|>"], repeat_penalty=1.0)
         return out["choices"][0]["text"].strip()
 
-    def generate_many(self, batch: list[list[dict]], max_tokens: int) -> list[str]:
-        """Several prompts at once (greedy): llama.cpp's multi-sequence batch, shared prefix evaluated once."""
+    def generate_many(self, batch: list[list[dict]], max_tokens: int) -> Iterator[tuple[int, str]]:
+        """Greedy answers to many prompts, continuously batched through llama.cpp's multi-sequence
+        API with the shared prefix evaluated once; yields (index, text) as each answer ends."""
         if self._batched is None:
             from assistant.models import physical_cores
             from distill.batched import BatchedGenerator
 
             self._batched = BatchedGenerator(self.llm, self.tc.batch, self.tc.n_ctx, physical_cores())
         prompts = [self.prompt_tokens(m)[-(self.tc.n_ctx - max_tokens) :] for m in batch]
-        return [self._batched.text(t) for t in self._batched.generate(prompts, max_tokens)]
+        for i, toks in self._batched.stream(prompts, max_tokens):
+            yield i, self._batched.text(toks)
 
     def topk(self, messages: list[dict], answer: str, k: int) -> dict:
         """Teacher-forced top-k log-probs at each answer token (what the student predicts there)."""
@@ -246,19 +248,17 @@ def run(cfg: Config, progress=None) -> Path:
 
 
 def _batched_answers(teacher: LocalTeacher, todo: list[dict], tc: TeachConfig) -> Iterator[dict]:
-    """Groups of `tc.batch` prompts of one task, generated together."""
+    """All prompts of one task through one continuous batch of `tc.batch` slots, each record
+    yielded (and so written) as soon as its answer ends."""
     by_task: dict[str, list[dict]] = {}
     for e in todo:
         by_task.setdefault(e["task"], []).append(e)
     for task, exs in by_task.items():
-        for i in range(0, len(exs), tc.batch):
-            group, t0 = exs[i : i + tc.batch], time.time()
-            outs = teacher.generate_many([e["messages"] for e in group], max_tokens_for(task))
-            secs = round((time.time() - t0) / len(group), 2)
-            for e, text in zip(group, outs):
-                reason = reject_reason(task, text)
-                yield {"id": e["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
-                       "teacher": teacher.name, "seconds": secs}
+        t0 = time.time()
+        for n, (i, text) in enumerate(teacher.generate_many([e["messages"] for e in exs], max_tokens_for(task)), 1):
+            reason = reject_reason(task, text)
+            yield {"id": exs[i]["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
+                   "teacher": teacher.name, "seconds": round((time.time() - t0) / n, 2)}
 
 
 def export(cfg: Config, dest: Path) -> int:

@@ -328,3 +328,31 @@ def test_rubric_judge_scores_each_answer_once_and_reuses_the_prefix(tmp_path, sh
     outputs["b"]["x1"] = "The server is down"  # only the changed answer is judged again
     judge(cfg, rows, outputs, "s", "b", 2)
     assert len(lines("s")) == 2 and len(lines("b")) == 3
+
+
+@pytest.mark.slow
+def test_continuous_batching_gives_the_greedy_answers():
+    """Five prompts through two slots: answers end at different steps and later prompts take the
+    freed slot mid-batch. Re-read alone, every token of every answer must be the model's top
+    choice at its position. Batched kernels add rounding of a few tenths of a logit (so the
+    text may differ from one-at-a-time after a near tie); a sequence reading another one's
+    cache or the wrong positions would pick tokens many logits below the top."""
+    import llama_cpp
+
+    from distill.batched import BatchedGenerator
+    from distill.student import resolve_base
+
+    llm = llama_cpp.Llama(str(resolve_base("smollm2-135m")), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    head = "<|im_start|>system\nYou write short subject lines.<|im_end|>\n<|im_start|>user\n"
+    asks = ["Lunch moved to noon on Friday.", "The server is down until Monday morning, sorry.",
+            "Please send the Q3 budget by Tuesday.", "Welcome to the team, Ana!", "Invoice 42 is overdue."]
+    prompts = [llm.tokenize((head + a + "<|im_end|>\n<|im_start|>assistant\n").encode(), special=True) for a in asks]
+    gen = BatchedGenerator(llm, n_seq=2, n_ctx_per_seq=256, n_threads=2)
+    got = dict(gen.stream(prompts, max_tokens=24))
+    gen.close()
+    assert sorted(got) == list(range(5)) and len({len(t) for t in got.values()}) > 1
+    for i, p in enumerate(prompts):
+        llm.reset()
+        llm.eval(p + got[i])
+        scores = llm.scores[len(p) - 1 : len(p) - 1 + len(got[i])]
+        assert max(float(s.max() - s[t]) for s, t in zip(scores, got[i])) < 1.0, asks[i]
