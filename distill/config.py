@@ -83,8 +83,12 @@ class TrainConfig:
     dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) pairs; 0 = off"})
     dpo_beta: float = 0.1
     autocast: str = field(default="bf16", metadata={"help": "bf16 (about 1.45x faster on CPUs with AVX512-BF16) or none"})
+    keep: str = field(default="best", metadata={"help": "weights to export: best (lowest held-out loss) or last; last "
+                                                "when the held-out references differ in style from the targets"})
 
     def __post_init__(self):
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"train.keep must be best or last, not {self.keep!r}")
         if self.method not in ("lora", "full"):
             raise ValueError(f"train.method must be lora or full, not {self.method!r}")
         if self.kd not in ("none", "forward_kl", "reverse_kl", "jsd"):

@@ -140,7 +140,9 @@ def run(cfg: Config) -> Path:
 
     out = export_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    best = cfg.run_dir / "train" / "best"
+    from distill.train import weights_dir
+
+    best = weights_dir(cfg)
     base_gguf = resolve_base(cfg.train.base)
     model = load_model(cfg.train.base)
     tok, template = load_tokenizer(cfg.train.base), chat_template(cfg.train.base)
@@ -156,7 +158,7 @@ def run(cfg: Config) -> Path:
         from transformers import AutoModelForCausalLM
 
         student = AutoModelForCausalLM.from_pretrained(str(best))
-    result = {"kind": ex.kind}
+    result = {"kind": ex.kind, "weights": best.name}
     if ex.kind == "adapter":
         if cfg.train.method != "lora":
             raise ValueError("export.kind=adapter needs train.method=lora; use export.kind=merged")

@@ -28,7 +28,7 @@ def _say(json_progress: bool, **event) -> None:
 
 def train_done(cfg: Config) -> bool:
     ckpt = train.train_dir(cfg) / "ckpt.pt"
-    if not ckpt.exists() or not (train.train_dir(cfg) / "best").exists():
+    if not ckpt.exists() or not train.weights_dir(cfg).exists():
         return False
     import torch
 
@@ -52,7 +52,8 @@ def run(cfg: Config, json_progress: bool = False, make_default: bool = False, sk
     _say(json_progress, stage="train", status="done")
 
     exp = export.export_dir(cfg) / "export.json"
-    if not _newer(exp, train.train_dir(cfg) / "best" / "adapter_model.safetensors"):
+    weights = train.weights_dir(cfg)
+    if not _newer(exp, weights / "adapter_model.safetensors") or json.loads(exp.read_text()).get("weights", "best") != weights.name:
         _say(json_progress, stage="export", status="running")
         export.run(cfg)
     _say(json_progress, stage="export", status="done", detail=exp.read_text().replace("\n", " "))

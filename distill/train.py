@@ -246,6 +246,11 @@ def train_dir(cfg: Config) -> Path:
     return cfg.run_dir / "train"
 
 
+def weights_dir(cfg: Config) -> Path:
+    """The trained weights that get exported: `best/` (lowest held-out loss) or `final/` (train.keep)."""
+    return train_dir(cfg) / ("final" if cfg.train.keep == "last" else "best")
+
+
 def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)

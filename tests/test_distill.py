@@ -106,6 +106,15 @@ def test_unknown_config_key_is_rejected(tmp_path, shared):
         load_config(cfg)
 
 
+def test_keep_chooses_the_exported_weights(tmp_path, shared):
+    from distill.train import weights_dir
+
+    assert weights_dir(load_config(write_config(tmp_path, shared))).name == "best"
+    assert weights_dir(load_config(write_config(tmp_path, shared), ["train.keep=last"])).name == "final"
+    with pytest.raises(ValueError, match="train.keep"):
+        load_config(write_config(tmp_path, shared), ["train.keep=newest"])
+
+
 def test_teacher_filters():
     assert reject_reason("summarize-line", "") == "empty"
     assert reject_reason("reply", "I'm sorry, but I can't help with that.") == "refusal"
@@ -355,4 +364,4 @@ def test_continuous_batching_gives_the_greedy_answers():
         llm.reset()
         llm.eval(p + got[i])
         scores = llm.scores[len(p) - 1 : len(p) - 1 + len(got[i])]
-        assert max(float(s.max() - s[t]) for s, t in zip(scores, got[i])) < 1.0, asks[i]
+        assert max((float(s.max() - s[t]) for s, t in zip(scores, got[i])), default=0.0) < 1.0, asks[i]
