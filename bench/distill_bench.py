@@ -162,11 +162,12 @@ def decode_speed(model: Path, lora: Path | None) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/summarize.toml")
-    ap.add_argument("--teacher-prompts", type=int, default=8)
+    ap.add_argument("--teacher-prompts", type=int, default=24, help="more than --batch, so finished slots are refilled")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--teacher-task", choices=["reply", "short"], default="reply")
     ap.add_argument("--skip-teacher", action="store_true")
     ap.add_argument("--skip-export", action="store_true")
+    ap.add_argument("--only-teacher", action="store_true", help="teacher rows only, written as results/distill-teacher.json")
     args = ap.parse_args()
     from distill.config import load_config
 
@@ -174,6 +175,8 @@ def main() -> None:
     rows = []
     if not args.skip_teacher:
         rows += teacher_rows(cfg, args.teacher_prompts, args.batch, args.teacher_task)
+    if args.only_teacher:
+        return report("distill-teacher", rows, {"config": args.config, "prompts": args.teacher_prompts})
     rows += training_rows(cfg)
     if not args.skip_export:
         rows += export_rows(cfg)

@@ -20,6 +20,7 @@ class BatchedGenerator:
         import llama_cpp
 
         self.L, self.llm, self.n_seq, self.n_batch = llama_cpp, llm, n_seq, n_batch
+        self.n_ctx_per_seq = n_ctx_per_seq
         cp = llama_cpp.llama_context_default_params()
         cp.n_ctx = n_ctx_per_seq * (n_seq + 1)  # one more sequence holds the shared prefix
         cp.n_batch = cp.n_ubatch = n_batch
@@ -62,19 +63,21 @@ class BatchedGenerator:
 
         Continuous batching: when a sequence ends, the next prompt takes its slot in the same
         decode call, so every step advances n_seq sequences instead of waiting for a group's
-        longest answer. The prefix shared by all prompts is evaluated once, into its own sequence,
-        and copied to each slot (a unified KV cache shares those cells instead of duplicating them).
+        longest answer. The prompts' shared prefix is evaluated once, into its own sequence, and
+        copied to each slot (a unified KV cache shares those cells instead of duplicating them).
         """
+        for p in prompts:
+            if not p or len(p) + max_tokens > self.n_ctx_per_seq:
+                raise ValueError(f"a prompt of {len(p)} tokens (+ {max_tokens} to generate) is empty or does not "
+                                 f"fit a sequence of {self.n_ctx_per_seq} tokens")
         L, mem = self.L, self.L.llama_get_memory(self.ctx)
         L.llama_memory_clear(mem, True)
-        if not prompts:
-            return
-        # os.path.commonprefix works on any sequences; keep at least one token per prompt to prefill
-        common = min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
-        first = prompts[0]
+        # The prefix is what the first prompts share (os.path.commonprefix works on any sequences);
+        # each prompt reuses as much of it as it shares, so one odd prompt costs only itself.
+        prefix = os.path.commonprefix(prompts[: max(2, self.n_seq)])
         prefix_seq = self.n_seq
-        if common:
-            self._decode([(t, i, prefix_seq, False) for i, t in enumerate(first[:common])])
+        if prefix:
+            self._decode([(t, i, prefix_seq, False) for i, t in enumerate(prefix)])
         queue, free = deque(range(len(prompts))), list(range(self.n_seq))
         state: dict[int, list] = {}  # slot -> [prompt index, next position, output tokens]
         entries: list[tuple[int, int, int, bool]] = []
@@ -82,11 +85,12 @@ class BatchedGenerator:
         def fill() -> None:
             while free and queue:
                 s, i = free.pop(), queue.popleft()
-                L.llama_memory_seq_rm(mem, s, -1, -1)
-                if common:
-                    L.llama_memory_seq_cp(mem, prefix_seq, s, -1, -1)
                 p = prompts[i]
-                entries.extend((t, j, s, j == len(p) - 1) for j, t in enumerate(p[common:], start=common))
+                L.llama_memory_seq_rm(mem, s, -1, -1)
+                k = min(len(os.path.commonprefix([p, prefix])), len(p) - 1)  # prefill at least one token
+                if k:
+                    L.llama_memory_seq_cp(mem, prefix_seq, s, 0, k)
+                entries.extend((t, j, s, j == len(p) - 1) for j, t in enumerate(p[k:], start=k))
                 state[s] = [i, len(p), []]
 
         fill()
@@ -95,14 +99,15 @@ class BatchedGenerator:
             entries.clear()
             for s in sorted(state):
                 i, pos, out = state[s]
-                tok = nxt[s]
-                if L.llama_vocab_is_eog(self.vocab, tok) or len(out) >= max_tokens:
+                eog = L.llama_vocab_is_eog(self.vocab, nxt[s])
+                if not eog:
+                    out.append(nxt[s])
+                if eog or len(out) >= max_tokens:
                     del state[s]
                     free.append(s)
                     yield i, out
                     continue
-                out.append(tok)
-                entries.append((tok, pos, s, True))
+                entries.append((nxt[s], pos, s, True))
                 state[s][1] = pos + 1
             fill()
 
