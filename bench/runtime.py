@@ -3,7 +3,7 @@
     python bench/runtime.py [--model NAME]
 
 Rows: decode tokens/s through `assistant` vs bare llama-cpp-python on the same GGUF (goal ≥ 0.95);
-time to first token for a ~150-token email with the system prefix cached vs uncached (goal ≤ 0.5 s);
+time to first token for a 150-token email with the system prefix cached vs uncached (goal ≤ 0.5 s);
 `assistant summarize --length line` on 30 AESLC dev emails as a whole command (goal ≥ 60 messages/min);
 peak RSS of the summarize command.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,15 +67,22 @@ def decode_speed(model_name: str, rounds: int = 5) -> tuple[float, float]:
     return statistics.median(s[0] for s in speeds), statistics.median(s[1] for s in speeds)
 
 
-def ttft(model_name: str) -> tuple[float, float, int]:
+EMAIL_TOKENS = 150
+
+
+def ttft(model_name: str) -> tuple[float, float, int, int]:
     from assistant import registry
     from assistant.tasks import summarize
 
     body = json.loads(open(SHARED / "aeslc" / "dev.jsonl").readline())["email_body"]
-    body = (body + " ") * 2
     m = registry.resolve(model_name, "summarize")
     llm = m.load()
-    msgs, _ = summarize.build_messages(body[:700], "short")
+    # the issue's case: an email of about 150 tokens (the first dev email, repeated to reach that length)
+    while len(llm.tokenize(body.encode(), add_bos=False)) < EMAIL_TOKENS:
+        body += "\n" + body
+    email = llm.detokenize(llm.tokenize(body.encode(), add_bos=False)[:EMAIL_TOKENS]).decode(errors="ignore")
+    msgs, _ = summarize.build_messages(email, "short")
+    n_email = len(llm.tokenize(email.encode(), add_bos=False))
     n_tokens = len(llm.tokenize(m.prompt_text(msgs).encode(), add_bos=False, special=True))
 
     def first_token(reset: bool) -> float:
@@ -93,21 +99,30 @@ def ttft(model_name: str) -> tuple[float, float, int]:
         cached.append(first_token(False))
     uncached = min(first_token(True) for _ in range(2))
     cached = min(cached)
-    return cached, uncached, n_tokens
+    return cached, uncached, n_tokens, n_email
 
 
-def whole_command(n: int = 30) -> tuple[float, float]:
+# Runs a command and prints its peak RSS (KB). A child's peak RSS counts the pages it shares with
+# its parent between fork and exec, so the command is started from this small process, not from
+# the bench, which by then holds models (and the numpy arrays of a first-use merge) in memory.
+_LAUNCH = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+
+
+def whole_command(model_name: str, n: int = 30) -> tuple[float, float, float]:
+    """(messages/min, seconds, peak RSS in MB) of `assistant summarize --length line` on n AESLC dev emails."""
     rows = [json.loads(l) for l in open(SHARED / "aeslc" / "dev.jsonl")][:n]
     with tempfile.TemporaryDirectory() as d:
         for r in rows:
             Path(d, f"{r['id']}.eml").write_text(f"From: someone@example.com\nSubject: \n\n{r['email_body']}\n")
+        cmd = ["assistant", "summarize", d, "--length", "line", "--json", "--no-log", "--model", model_name]
         t0 = time.time()
-        p = subprocess.run(["assistant", "summarize", d, "--length", "line", "--json", "--no-log"], capture_output=True,
-                           text=True)
+        p = subprocess.run([sys.executable, "-c", _LAUNCH, *cmd], capture_output=True, text=True)
         dt = time.time() - t0
         assert p.returncode == 0, p.stderr
         ok = sum(1 for l in p.stdout.splitlines() if "summary" in json.loads(l))
-    return ok / dt * 60, dt
+        peak_mb = int(p.stderr.strip().splitlines()[-1]) / 1024
+    return ok / dt * 60, dt, peak_mb
 
 
 def main() -> None:
@@ -117,19 +132,21 @@ def main() -> None:
     from assistant import registry
 
     name = args.model or registry.default_for("summarize")
-    # The whole command runs first, while this process is small: a child's peak RSS counts the
-    # parent's pages it shares between fork and exec, so after the models below are loaded here
-    # the child would be charged ~180 MB of this process's memory.
-    per_min, secs = whole_command()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the summarize command, model loaded
+    from assistant.merge import run_files
+
+    m = registry.resolve(name, "summarize")
+    for f in run_files(m.path, m.lora_path, m.merge, m.name):  # the model in the page cache, as on any second run
+        if f:
+            Path(f).read_bytes()
+    per_min, secs, peak = whole_command(name)
     ours, bare = decode_speed(name)
-    cached, uncached, n_tok = ttft(name)
+    cached, uncached, n_tok, n_email = ttft(name)
     rows = [
         {"measure": "decode tok/s, assistant engine", "value": round(ours, 1), "goal": ""},
         {"measure": "decode tok/s, bare llama-cpp-python", "value": round(bare, 1), "goal": ""},
         {"measure": "ratio assistant / bare", "value": round(ours / bare, 3), "goal": ">= 0.95"},
-        {"measure": f"first token, {n_tok}-token email prompt, system prefix cached (s)", "value": round(cached, 3), "goal": "<= 0.5"},
-        {"measure": f"first token, {n_tok}-token email prompt, uncached (s)", "value": round(uncached, 3), "goal": ""},
+        {"measure": f"first token, {n_email}-token email ({n_tok}-token prompt), system prefix cached (s)", "value": round(cached, 3), "goal": "<= 0.5"},
+        {"measure": f"first token, {n_email}-token email ({n_tok}-token prompt), uncached (s)", "value": round(uncached, 3), "goal": ""},
         {"measure": "summarize --length line, 30 AESLC dev emails, whole command (msgs/min)", "value": round(per_min, 1), "goal": ">= 60"},
         {"measure": "peak RSS of `assistant summarize` (MB)", "value": round(peak, 1), "goal": "< 400"},
     ]
