@@ -111,12 +111,5 @@ class BatchedGenerator:
                 state[s][1] = pos + 1
             fill()
 
-    def generate(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
-        """Greedy completions (token ids, end-of-generation token excluded), in the prompts' order."""
-        outputs: list[list[int]] = [[] for _ in prompts]
-        for i, toks in self.stream(prompts, max_tokens):
-            outputs[i] = toks
-        return outputs
-
     def text(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="ignore").strip()

@@ -142,7 +142,7 @@ def run(cfg: Config) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     from distill.train import weights_dir
 
-    best = weights_dir(cfg)
+    weights = weights_dir(cfg)
     base_gguf = resolve_base(cfg.train.base)
     model = load_model(cfg.train.base)
     tok, template = load_tokenizer(cfg.train.base), chat_template(cfg.train.base)
@@ -153,16 +153,16 @@ def run(cfg: Config) -> Path:
     if cfg.train.method == "lora":
         from peft import PeftModel
 
-        student = PeftModel.from_pretrained(model, str(best))
+        student = PeftModel.from_pretrained(model, str(weights))
     else:
         from transformers import AutoModelForCausalLM
 
-        student = AutoModelForCausalLM.from_pretrained(str(best))
-    result = {"kind": ex.kind, "weights": best.name}
+        student = AutoModelForCausalLM.from_pretrained(str(weights))
+    result = {"kind": ex.kind, "weights": weights.name}
     if ex.kind == "adapter":
         if cfg.train.method != "lora":
             raise ValueError("export.kind=adapter needs train.method=lora; use export.kind=merged")
-        artifact = write_adapter(best, model.config, out / "adapter.gguf")
+        artifact = write_adapter(weights, model.config, out / "adapter.gguf")
         result.update(file="adapter.gguf", agreement=top1_agreement(student, base_gguf, artifact, token_lists))
     else:
         merged = student.merge_and_unload() if cfg.train.method == "lora" else student

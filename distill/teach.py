@@ -237,7 +237,7 @@ def run(cfg: Config, progress=None) -> Path:
     batched = isinstance(teacher, LocalTeacher) and tc.batch > 1 and tc.samples == 1 and not tc.top_k_logits and tc.temperature == 0
     workers = tc.concurrency if isinstance(teacher, OpenAITeacher) else 1
     with open(out, "a") as f, ThreadPoolExecutor(workers) as pool:
-        records = _batched_answers(teacher, todo, tc) if batched else pool.map(lambda e: _answer(teacher, e, tc), todo)
+        records = _batched_answers(teacher, todo) if batched else pool.map(lambda e: _answer(teacher, e, tc), todo)
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             f.flush()
@@ -247,8 +247,8 @@ def run(cfg: Config, progress=None) -> Path:
     return out
 
 
-def _batched_answers(teacher: LocalTeacher, todo: list[dict], tc: TeachConfig) -> Iterator[dict]:
-    """All prompts of one task through one continuous batch of `tc.batch` slots, each record
+def _batched_answers(teacher: LocalTeacher, todo: list[dict]) -> Iterator[dict]:
+    """All prompts of one task through one continuous batch (`teach.batch` slots), each record
     yielded (and so written) as soon as its answer ends."""
     by_task: dict[str, list[dict]] = {}
     for e in todo:
