@@ -50,6 +50,12 @@ class Embedder:
         # with cosine >= 0.99997 to the fp32 vectors (the same model, not a new one). Dynamic int8 was
         # both slower (34 chunks/s) and further off (cosine down to 0.87), so it is not offered.
         self.bf16 = native_bf16()
+        if self.bf16:
+            # the Linear weights stored in bf16 once, so autocast does not cast them on every call: +10%
+            # (LayerNorm and softmax still run in fp32 under autocast; the vectors are unchanged)
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.to(torch.bfloat16)
         # encode_query's short path holds for Transformer → mean Pooling → Normalize, this model's pipeline
         kinds = [type(m).__name__ for m in self.model]
         self._plain_mean = kinds == ["Transformer", "Pooling", "Normalize"]
@@ -57,8 +63,9 @@ class Embedder:
             mode = self.model[1].get_config_dict().get("pooling_mode")
             self._plain_mean = mode == "mean" or list(mode) == ["mean"]
 
-    def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        # sorting by length keeps padding small inside each batch
+    def encode_documents(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        # sorting by length keeps padding small inside each batch; batches of 16 pad less than 32
+        # and ran 99 vs 86 chunks/s on 104-word mail chunks
         import torch
 
         order = np.argsort([len(t) for t in texts])
@@ -74,17 +81,17 @@ class Embedder:
 
         The same vector `encode` gives (a single text has no padding, so the mean needs no mask),
         without its batching and conversion layers, which cost more than the 6-layer model itself
-        on a 5-word query. float32: for one short text the bf16 casts cost more than they save.
+        on a 5-word query. Same precision as the documents (bf16 matmuls where native).
         """
-        if not self._plain_mean:
-            return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=False)[0].astype(np.float32)
         import torch
 
-        feats = self.model.tokenizer(text, truncation=True, max_length=self.model.max_seq_length, return_tensors="pt")
-        with torch.inference_mode():
-            v = self.model[0].auto_model(**feats).last_hidden_state[0].mean(0)
-            return torch.nn.functional.normalize(v, dim=0).numpy().astype(np.float32)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            if not self._plain_mean:
+                return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)[0].astype(np.float32)
+            feats = self.model.tokenizer(text, truncation=True, max_length=self.model.max_seq_length, return_tensors="pt")
+            v = self.model[0].auto_model(**feats).last_hidden_state[0].float().mean(0)
+        return torch.nn.functional.normalize(v, dim=0).numpy().astype(np.float32)
 
 
 def native_bf16() -> bool:

@@ -162,8 +162,8 @@ def decode_speed(model: Path, lora: Path | None) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/summarize.toml")
-    ap.add_argument("--teacher-prompts", type=int, default=24, help="more than --batch, so finished slots are refilled")
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--teacher-prompts", type=int, default=32, help="more than --batch, so finished slots are refilled")
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--teacher-task", choices=["reply", "short"], default="reply")
     ap.add_argument("--skip-teacher", action="store_true")
     ap.add_argument("--skip-export", action="store_true")

@@ -1,4 +1,4 @@
-"""Greedy generation of many prompts at once through llama.cpp's multi-sequence batch API.
+"""Generation of many prompts at once through llama.cpp's multi-sequence batch API.
 
 One context holds B sequences (slots) plus one for the prompts' shared prefix (the system
 prompt and the instruction), which is evaluated once and copied into each slot. Every decode
@@ -39,9 +39,9 @@ class BatchedGenerator:
         self.L.llama_batch_free(self.batch)
         self.L.llama_free(self.ctx)
 
-    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> dict[int, int]:
-        """Submit (token, pos, seq, want_logits) entries; return seq → greedy next token for those that asked."""
-        out: dict[int, int] = {}
+    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> dict[int, np.ndarray]:
+        """Submit (token, pos, seq, want_logits) entries; return seq → next-token logits for those that asked."""
+        out: dict[int, np.ndarray] = {}
         for start in range(0, len(entries), self.n_batch):
             chunk = entries[start : start + self.n_batch]
             b = self.batch
@@ -55,61 +55,93 @@ class BatchedGenerator:
             for i, (_, _, seq, want) in enumerate(chunk):
                 if want:
                     ptr = self.L.llama_get_logits_ith(self.ctx, i)
-                    out[seq] = int(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).argmax())
+                    out[seq] = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
         return out
 
-    def stream(self, prompts: list[list[int]], max_tokens: int) -> Iterator[tuple[int, list[int]]]:
-        """Greedy completions of any number of prompts, yielded as (index, token ids) when each ends.
+    def stream(self, prompts: list[list[int]], max_tokens: int | list[int], temperature: float = 0.0,
+               top_p: float = 0.95, seed: int = 0) -> Iterator[tuple[int, list[int]]]:
+        """Completions of any number of prompts, yielded as (index, token ids) when each ends.
 
-        Continuous batching: when a sequence ends, the next prompt takes its slot in the same
-        decode call, so every step advances n_seq sequences instead of waiting for a group's
-        longest answer. The prompts' shared prefix is evaluated once, into its own sequence, and
-        copied to each slot (a unified KV cache shares those cells instead of duplicating them).
+        Greedy by default; with a temperature, each prompt samples from its own generator seeded
+        by (seed, index), so a prompt listed n times gives n different samples, the same ones on
+        every run. Continuous batching: when a sequence ends, the next prompt takes its slot in
+        the same decode call, so every step advances n_seq sequences instead of waiting for a
+        group's longest answer. A prompt reuses the KV cells of the longest prompt it shares
+        with: the first prompts' common prefix (evaluated once, into its own sequence) or a busy
+        slot's prompt (a repeated prompt is evaluated once for all its samples). A unified KV
+        cache shares those cells instead of duplicating them. `max_tokens` is one limit for all
+        or one per prompt.
         """
-        for p in prompts:
-            if not p or len(p) + max_tokens > self.n_ctx_per_seq:
-                raise ValueError(f"a prompt of {len(p)} tokens (+ {max_tokens} to generate) is empty or does not "
+        limits = list(max_tokens) if isinstance(max_tokens, (list, tuple)) else [max_tokens] * len(prompts)
+        for p, n in zip(prompts, limits, strict=True):
+            if not p or len(p) + n > self.n_ctx_per_seq:
+                raise ValueError(f"a prompt of {len(p)} tokens (+ {n} to generate) is empty or does not "
                                  f"fit a sequence of {self.n_ctx_per_seq} tokens")
         L, mem = self.L, self.L.llama_get_memory(self.ctx)
         L.llama_memory_clear(mem, True)
-        # The prefix is what the first prompts share (os.path.commonprefix works on any sequences);
-        # each prompt reuses as much of it as it shares, so one odd prompt costs only itself.
+        # os.path.commonprefix works on any sequences
         prefix = os.path.commonprefix(prompts[: max(2, self.n_seq)])
         prefix_seq = self.n_seq
         if prefix:
             self._decode([(t, i, prefix_seq, False) for i, t in enumerate(prefix)])
         queue, free = deque(range(len(prompts))), list(range(self.n_seq))
         state: dict[int, list] = {}  # slot -> [prompt index, next position, output tokens]
+        ready: dict[int, list[int]] = {prefix_seq: prefix}  # seq -> prompt tokens already in its KV cells
+        pending: list[list[int]] = []  # prompts submitted in this step, not yet evaluated
         entries: list[tuple[int, int, int, bool]] = []
+        rngs: dict[int, np.random.Generator] = {}
+
+        def shared(p: list[int], q: list[int]) -> int:
+            return min(len(os.path.commonprefix([p, q])), len(p) - 1)  # prefill at least one token
 
         def fill() -> None:
             while free and queue:
+                p = prompts[queue[0]]
+                src, k = max(((seq, shared(p, q)) for seq, q in ready.items()), key=lambda x: x[1])
+                if any(shared(p, q) > k + 16 for q in pending):
+                    return  # a prompt being evaluated now shares more: wait one step and copy it
                 s, i = free.pop(), queue.popleft()
-                p = prompts[i]
                 L.llama_memory_seq_rm(mem, s, -1, -1)
-                k = min(len(os.path.commonprefix([p, prefix])), len(p) - 1)  # prefill at least one token
                 if k:
-                    L.llama_memory_seq_cp(mem, prefix_seq, s, 0, k)
+                    L.llama_memory_seq_cp(mem, src, s, 0, k)
                 entries.extend((t, j, s, j == len(p) - 1) for j, t in enumerate(p[k:], start=k))
                 state[s] = [i, len(p), []]
+                pending.append(p)
+                if temperature > 0:
+                    rngs[s] = np.random.default_rng([seed, i])
 
         fill()
         while state:
-            nxt = self._decode(entries)
+            logits = self._decode(entries)
             entries.clear()
+            pending.clear()
             for s in sorted(state):
                 i, pos, out = state[s]
-                eog = L.llama_vocab_is_eog(self.vocab, nxt[s])
+                ready.setdefault(s, prompts[i])
+                tok = self._pick(logits[s], temperature, top_p, rngs.get(s))
+                eog = L.llama_vocab_is_eog(self.vocab, tok)
                 if not eog:
-                    out.append(nxt[s])
-                if eog or len(out) >= max_tokens:
-                    del state[s]
+                    out.append(tok)
+                if eog or len(out) >= limits[i]:
+                    del state[s], ready[s]
                     free.append(s)
                     yield i, out
                     continue
-                entries.append((nxt[s], pos, s, True))
+                entries.append((tok, pos, s, True))
                 state[s][1] = pos + 1
             fill()
+
+    @staticmethod
+    def _pick(logits: np.ndarray, temperature: float, top_p: float, rng) -> int:
+        if temperature <= 0 or rng is None:
+            return int(logits.argmax())
+        top = np.argpartition(logits, -64)[-64:]  # nucleus sampling inside the 64 best tokens
+        top = top[np.argsort(-logits[top])]
+        z = logits[top] / temperature
+        probs = np.exp(z - z.max())
+        probs /= probs.sum()
+        keep = int(np.searchsorted(np.cumsum(probs), top_p)) + 1
+        return int(rng.choice(top[:keep], p=probs[:keep] / probs[:keep].sum()))
 
     def text(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="ignore").strip()

@@ -24,6 +24,7 @@ class Source:
     inject: float = field(default=0.0, metadata={"help": "share of examples given a prompt injection in the input (target unchanged)"})
     house_style: bool = field(default=False, metadata={"help": "reply targets get a greeting and sign-off in the customer's language (train split)"})
     split: str = field(default="auto", metadata={"help": "auto (by hash), train, or val (e.g. a dev file)"})
+    val_percent: float = field(default=-1.0, metadata={"help": "held-out share of this source when split is auto (-1: data.val_percent)"})
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
 
     def __post_init__(self):
@@ -51,7 +52,7 @@ class TeachConfig:
     base_url: str = ""
     allow_remote: bool = field(default=False, metadata={"help": "required for a non-loopback server: the data leaves this machine"})
     concurrency: int = 4
-    batch: int = field(default=4, metadata={"help": "sequences decoded together by the local teacher"})
+    batch: int = field(default=16, metadata={"help": "sequences decoded together by the local teacher (16: 2.5x one at a time here)"})
     samples: int = field(default=1, metadata={"help": "samples per prompt; the best by score is kept"})
     temperature: float = 0.0
     top_k_logits: int = field(default=0, metadata={"help": "store the teacher's top-k log-probs per answer token (logit KD)"})
@@ -99,7 +100,8 @@ class TrainConfig:
 class EvalConfig:
     examples: int = 100
     judge: bool = False
-    judge_examples: int = 40
+    judge_examples: int = field(default=40, metadata={"help": "items judged per task"})
+    judge_tasks: tuple[str, ...] = field(default=(), metadata={"help": "tasks to judge (empty: all)"})
     compare: tuple[str, ...] = ("student", "base", "teacher")
     eval_file: str = field(default="", metadata={"help": "JSONL of held-out items with references (default: the val split)"})
 

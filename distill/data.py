@@ -182,9 +182,12 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                         continue
                 seen.add(key)
                 count += 1
-                split = src.split if src.split != "auto" else split_of(eid, cfg.data.val_percent)
+                share = src.val_percent if src.val_percent >= 0 else cfg.data.val_percent
+                split = src.split if src.split != "auto" else split_of(eid, share)
                 if src.house_style and task == "reply" and src.target == "reference" and split == "train" and isinstance(ref, str):
                     ref = reply_task.house_style(ref)  # the answer's own language, not the data set's label
+                if task != DEFAULT_TASK[src.kind]:
+                    eid = f"{eid}:{task}"  # an email asked for a line and for a summary gives two examples
                 yield {"id": eid, "source": src.kind, "task": task, "split": split, "messages": messages,
                        "reference": ref, "use": src.target, "weight": src.weight, "meta": f.get("meta", {})}
         except (OSError, KeyError, ValueError) as e:

@@ -33,7 +33,7 @@ RUBRIC = {  # yes/no questions; an answer's score is the judge's mean P(Yes)
     "summarize": ("Here is an email (or thread):", "Here is a summary of it:", (
         "Does the summary capture the main point of the email?",
         "Is everything in the summary supported by the email?",
-        "Is the summary short, clear and in the asked-for format?")),
+        "Is the summary clear and in the asked-for format?")),
 }
 MARGIN = 0.03  # score differences below this are ties
 
@@ -45,7 +45,10 @@ def eval_dir(cfg: Config) -> Path:
 def items(cfg: Config, eval_file: str = "") -> list[dict]:
     src = cfg.resolve(eval_file) if eval_file else examples_path(cfg)
     rows = [e for e in read_examples(src) if e.get("split", "val") == "val"]
-    return rows[: cfg.eval.examples]
+    by_task: dict[str, list[dict]] = {}
+    for e in rows:  # up to `eval.examples` of each task, tasks in the order they first appear
+        by_task.setdefault(e.get("task", cfg.task), []).append(e)
+    return [e for group in by_task.values() for e in group[: cfg.eval.examples]]
 
 
 def clean(task: str, text: str) -> str:
@@ -172,8 +175,9 @@ def rubric_scores(cfg: Config, rows: list[dict], outputs: dict[str, dict], name:
         for ex in todo:
             answer = outputs[name][ex["id"]]
             probs = []
+            asked = _asked_for(ex.get("task", ""))
             for q in questions:  # the questions share everything up to themselves: that prefix is evaluated once
-                prompt = JUDGE_PROMPT.format(intro=intro, input=_judge_input(ex)[:2500], label=label,
+                prompt = JUDGE_PROMPT.format(intro=intro, input=_judge_input(ex)[:2500], label=asked + label,
                                              answer=answer[:2000] or "(empty)", question=q)
                 _eval_reusing(llm, model.tokens([{"role": "user", "content": prompt}]))
                 logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
@@ -184,6 +188,15 @@ def rubric_scores(cfg: Config, rows: list[dict], outputs: dict[str, dict], name:
             f.flush()
     model.unload()
     return done
+
+
+def _asked_for(task: str) -> str:
+    """For a summary, the format it was asked for, said before the answer (the judge sees only the email)."""
+    kind, _, length = task.rpartition("-")
+    if not kind.startswith("summarize") or length not in summarize_task.INSTRUCTION:
+        return ""
+    ask = (summarize_task.THREAD_INSTRUCTION if "thread" in kind else summarize_task.INSTRUCTION)[length]
+    return f"The request was: {ask.replace(' above', '')}\n"
 
 
 def _judge_input(ex: dict) -> str:
@@ -224,30 +237,45 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
             f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"])}) + "\n")
     report = {"name": cfg.name, "task": cfg.task, "items": len(rows), "systems": {}}
     outputs: dict[str, dict] = {}
+    tasks = list(dict.fromkeys(ex["task"] for ex in rows))  # the first is the headline task
     for name, (model, lora) in systems(cfg, extra_systems).items():
         speed = generate(name, model, lora, prompts, out)
         gens = {json.loads(l)["id"]: json.loads(l)["output"] for l in open(cache_file(out, name, model, lora))}
         outputs[name] = {ex["id"]: clean(ex["task"], gens.get(ex["id"], "")) for ex in rows}
-        scores = [rouge(outputs[name][ex["id"]], ex["reference"]) for ex in rows]
-        fmt = [format_ok(ex["task"], outputs[name][ex["id"]], ex["messages"][-1]["content"]) for ex in rows]
-        words = [len(outputs[name][ex["id"]].split()) for ex in rows]
-        report["systems"][name] = {
-            **{k: round(sum(s[k] for s in scores) / max(1, len(scores)), 2) for k in ("rouge1", "rouge2", "rougeL")},
-            "mean_words": round(sum(words) / max(1, len(words)), 1), "format_ok": round(100 * sum(fmt) / max(1, len(fmt)), 1),
-            **({"house_style": round(100 * sum(house_style_ok(outputs[name][ex["id"]]) for ex in rows) / max(1, len(rows)), 1)}
-               if cfg.task == "support" else {}),
-            **speed, "model": Path(model).name, "lora": Path(lora).name if lora else None,
-        }
+        for task in tasks:
+            scored = score_rows(cfg, [ex for ex in rows if ex["task"] == task], outputs[name])
+            report.setdefault("tasks", {}).setdefault(task, {})[name] = scored
+        report["systems"][name] = {**report["tasks"][tasks[0]][name], **speed, "model": Path(model).name,
+                                   "lora": Path(lora).name if lora else None}
+    if len(tasks) == 1:
+        report.pop("tasks", None)
     if cfg.eval.judge and "student" in outputs:
-        report["judge"] = {f"student_vs_{o}": judge(cfg, rows, outputs, "student", o, cfg.eval.judge_examples)
-                           for o in outputs if o != "student"}
+        for task in [t for t in tasks if not cfg.eval.judge_tasks or t in cfg.eval.judge_tasks]:
+            key = "" if task == tasks[0] else f"{task}: "
+            task_rows = [ex for ex in rows if ex["task"] == task]
+            report.setdefault("judge", {}).update(
+                {f"{key}student_vs_{o}": judge(cfg, task_rows, outputs, "student", o, cfg.eval.judge_examples)
+                 for o in outputs if o != "student"})
     if "teacher" in report["systems"] and "student" in report["systems"]:
         report["speedup_vs_teacher"] = round(report["systems"]["student"]["decode_tok_s"] / report["systems"]["teacher"]["decode_tok_s"], 2)
-    samples = [{"id": ex["id"], "reference": ex["reference"], **{n: outputs[n][ex["id"]] for n in outputs}} for ex in rows[:5]]
+    shown = [ex for t in tasks for ex in [r for r in rows if r["task"] == t][: 5 if t == tasks[0] else 2]]
+    samples = [{"id": ex["id"], "reference": ex["reference"], **{n: outputs[n][ex["id"]] for n in outputs}} for ex in shown]
     (out / "report.json").write_text(json.dumps({**report, "samples": samples}, indent=2, ensure_ascii=False))
     (out / "report.md").write_text(render_markdown(report, samples))
     plots(cfg, report)
     return out
+
+
+def score_rows(cfg: Config, rows: list[dict], outputs: dict[str, str]) -> dict:
+    """ROUGE against the references, mean length and format checks of one system on one task's rows."""
+    scores = [rouge(outputs[ex["id"]], ex["reference"]) for ex in rows]
+    fmt = [format_ok(ex["task"], outputs[ex["id"]], ex["messages"][-1]["content"]) for ex in rows]
+    words = [len(outputs[ex["id"]].split()) for ex in rows]
+    n = max(1, len(rows))
+    return {**{k: round(sum(s[k] for s in scores) / n, 2) for k in ("rouge1", "rouge2", "rougeL")},
+            "mean_words": round(sum(words) / n, 1), "format_ok": round(100 * sum(fmt) / n, 1), "items": len(rows),
+            **({"house_style": round(100 * sum(house_style_ok(outputs[ex["id"]]) for ex in rows) / n, 1)}
+               if cfg.task == "support" else {})}
 
 
 def render_markdown(report: dict, samples: list[dict]) -> str:
@@ -257,6 +285,11 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
     for name, s in report["systems"].items():
         lines.append(f"| {name} | {s['rouge1']} | {s['rouge2']} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} "
                      f"| {s['decode_tok_s']} | {s['peak_rss_mb']} |")
+    for task, by_system in list(report.get("tasks", {}).items())[1:]:
+        lines += ["", f"`{task}` ({next(iter(by_system.values()))['items']} items; its references, where any, are "
+                      "the data set's own lines, so the judge decides):", "",
+                  "| system | ROUGE-L | words | format ok % |", "|---|---|---|---|"]
+        lines += [f"| {n} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} |" for n, s in by_system.items()]
     styled = {n: s["house_style"] for n, s in report["systems"].items() if "house_style" in s}
     if styled:
         lines += ["", "House style (greets first, signs off last): " + ", ".join(f"{n} {v}%" for n, v in styled.items()) + "."]

@@ -113,17 +113,22 @@ class LocalTeacher:
                                          stop=["<|im_end|>", "<|endoftext|>"], repeat_penalty=1.0)
         return out["choices"][0]["text"].strip()
 
-    def generate_many(self, batch: list[list[dict]], max_tokens: int) -> Iterator[tuple[int, str]]:
+    def generate_many(self, batch: list[list[dict]], max_tokens: int | list[int]) -> Iterator[tuple[int, str]]:
         """Greedy answers to many prompts, continuously batched through llama.cpp's multi-sequence
-        API with the shared prefix evaluated once; yields (index, text) as each answer ends."""
+        API, yielded as (index, text) as each answer ends. Prompts run in token order, so those
+        that share a start (one email asked for a short and a long summary) sit together and the
+        shared part is evaluated once."""
         if self._batched is None:
             from assistant.models import physical_cores
             from distill.batched import BatchedGenerator
 
             self._batched = BatchedGenerator(self.llm, self.tc.batch, self.tc.n_ctx, physical_cores())
-        prompts = [self.prompt_tokens(m)[-(self.tc.n_ctx - max_tokens) :] for m in batch]
-        for i, toks in self._batched.stream(prompts, max_tokens):
-            yield i, self._batched.text(toks)
+        limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(batch)
+        prompts = [self.prompt_tokens(m)[-(self.tc.n_ctx - n) :] for m, n in zip(batch, limits)]
+        order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+        stream = self._batched.stream([prompts[i] for i in order], [limits[i] for i in order])
+        for j, toks in stream:
+            yield order[j], self._batched.text(toks)
 
     def topk(self, messages: list[dict], answer: str, k: int) -> dict:
         """Teacher-forced top-k log-probs at each answer token (what the student predicts there)."""
@@ -248,17 +253,15 @@ def run(cfg: Config, progress=None) -> Path:
 
 
 def _batched_answers(teacher: LocalTeacher, todo: list[dict]) -> Iterator[dict]:
-    """All prompts of one task through one continuous batch (`teach.batch` slots), each record
-    yielded (and so written) as soon as its answer ends."""
-    by_task: dict[str, list[dict]] = {}
-    for e in todo:
-        by_task.setdefault(e["task"], []).append(e)
-    for task, exs in by_task.items():
-        t0 = time.time()
-        for n, (i, text) in enumerate(teacher.generate_many([e["messages"] for e in exs], max_tokens_for(task)), 1):
-            reason = reject_reason(task, text)
-            yield {"id": exs[i]["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
-                   "teacher": teacher.name, "seconds": round((time.time() - t0) / n, 2)}  # wall time per answer so far
+    """All prompts through one continuous batch (`teach.batch` slots), each record yielded (and
+    so written) as soon as its answer ends."""
+    t0 = time.time()
+    answers = teacher.generate_many([e["messages"] for e in todo], [max_tokens_for(e["task"]) for e in todo])
+    for n, (i, text) in enumerate(answers, 1):
+        task = todo[i]["task"]
+        reason = reject_reason(task, text)
+        yield {"id": todo[i]["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
+               "teacher": teacher.name, "seconds": round((time.time() - t0) / n, 2)}  # wall time per answer so far
 
 
 def export(cfg: Config, dest: Path) -> int:

@@ -61,6 +61,33 @@ def test_data_split_is_fixed_and_prompts_match_the_assistant(tmp_path, shared):
     assert first["messages"] == build_messages(body.strip(), "line")[0]
 
 
+def test_one_email_gives_one_example_per_task_and_eval_takes_each_task(tmp_path, shared):
+    """A line and a short summary of the same emails are two examples with their own ids (the
+    teacher's answers are keyed by id), and the report card draws items from every task."""
+    from distill.evaluate import items
+
+    extra_sources = "".join(f"""
+[[data.sources]]
+kind = "aeslc"
+path = "{shared / 'aeslc' / f}"
+task = "summarize-short"
+limit = {n}
+{'split = "val"' if f == 'dev.jsonl' else ''}
+""" for f, n in (("train.jsonl", 5), ("dev.jsonl", 3)))
+    cfg_file = write_config(tmp_path, shared)
+    text = cfg_file.read_text()
+    cfg_file.write_text(text.replace("[train]", extra_sources + "[eval]\nexamples = 2\n[train]"))
+    cfg = load_config(cfg_file)
+    rows = data_stage.read_examples(data_stage.run(cfg))
+    short = [r for r in rows if r["task"] == "summarize-short"]
+    assert len(short) == 8 and all(r["id"].endswith(":summarize-short") for r in short)
+    line_ids = {r["id"] for r in rows if r["task"] == "summarize-line"}
+    assert {r["id"].rsplit(":", 1)[0] for r in short if r["split"] == "train"} <= line_ids
+    assert len({r["id"] for r in rows}) == len(rows)
+    picked = items(cfg)
+    assert [r["task"] for r in picked] == ["summarize-line"] * 2 + ["summarize-short"] * 2
+
+
 def test_house_style_wraps_train_replies_in_the_customers_language(tmp_path, shared):
     from distill.evaluate import house_style_ok
 
@@ -365,3 +392,37 @@ def test_continuous_batching_gives_the_greedy_answers():
         llm.eval(p + got[i])
         scores = llm.scores[len(p) - 1 : len(p) - 1 + len(got[i])]
         assert max((float(s.max() - s[t]) for s, t in zip(scores, got[i])), default=0.0) < 1.0, asks[i]
+
+
+def test_sampled_batches_reuse_a_repeated_prompt_and_stay_in_the_nucleus():
+    """Two prompts, four samples each, through three slots: the repeated prompt's samples copy
+    the KV cells of the slot that evaluated it. Each sampled token, re-read alone, must lie in
+    that position's nucleus (within 1 logit for batched rounding); a slot reading the wrong
+    cells would sample tokens far outside it. Same seed, same samples; samples differ."""
+    import llama_cpp
+    import numpy as np
+
+    from distill.batched import BatchedGenerator
+    from distill.student import resolve_base
+
+    llm = llama_cpp.Llama(str(resolve_base("smollm2-135m")), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    head = "<|im_start|>system\nYou write short subject lines.<|im_end|>\n<|im_start|>user\n"
+    asks = ["The quarterly review meeting moved from Tuesday to Thursday at 3pm in room 4.",
+            "Your refund for order 1182 was approved and will arrive within five business days."]
+    prompts = [llm.tokenize((head + a + "<|im_end|>\n<|im_start|>assistant\n").encode(), special=True)
+               for a in asks for _ in range(4)]
+    gen = BatchedGenerator(llm, n_seq=3, n_ctx_per_seq=256, n_threads=2)
+    got = dict(gen.stream(prompts, max_tokens=12, temperature=1.0, top_p=0.9, seed=7))
+    again = dict(gen.stream(prompts, max_tokens=12, temperature=1.0, top_p=0.9, seed=7))
+    gen.close()
+    assert got == again and sorted(got) == list(range(8))
+    assert len({tuple(got[i]) for i in range(4)}) > 1 and len({tuple(got[i]) for i in range(4, 8)}) > 1
+    for i, p in enumerate(prompts):
+        llm.reset()
+        llm.eval(p + got[i])
+        for s, t in zip(llm.scores[len(p) - 1 : len(p) - 1 + len(got[i])], got[i]):
+            probs = np.exp(s - s.max())
+            probs /= probs.sum()
+            order = np.argsort(-s)
+            nucleus = order[: int(np.searchsorted(np.cumsum(probs[order]), 0.9)) + 1]
+            assert s[t] >= s[nucleus].min() - 1.0, (i, t)

@@ -142,14 +142,14 @@ def test_cached_vectors_follow_writes_from_this_and_other_connections(tmp_path):
     assert any(h.path.endswith("c.md") for h in idx.search("delivery time to Norway", "kb", k=5, mode="dense"))
 
 
-def test_query_vector_is_the_one_encode_gives():
+def test_query_vector_is_the_one_a_document_of_the_same_text_gets():
     from assistant.embed import get_embedder
 
     emb = get_embedder()
     assert emb._plain_mean  # else the short path is not exercised at all
     long = "refund " * 400  # past the 256-token limit: both truncate the same way
     for q in ["reset password", "Why was I charged twice for the Pro plan upgrade last month?", "ünïcode ✓ naïve", long]:
-        ref = emb.model.encode([q], normalize_embeddings=True, convert_to_numpy=True)[0]
+        ref = emb.encode_documents([q])[0]  # sentence-transformers' own encode, as documents are embedded
         got = emb.encode_query(q)
         assert got.dtype == np.float32 and got.shape == (384,)
         assert float(np.dot(ref, got)) > 0.9999 and abs(float(np.linalg.norm(got)) - 1) < 1e-5
