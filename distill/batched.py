@@ -86,8 +86,7 @@ class BatchedGenerator:
             self._decode([(t, i, prefix_seq, False) for i, t in enumerate(prefix)])
         queue, free = deque(range(len(prompts))), list(range(self.n_seq))
         state: dict[int, list] = {}  # slot -> [prompt index, next position, output tokens]
-        ready: dict[int, list[int]] = {prefix_seq: prefix}  # seq -> prompt tokens already in its KV cells
-        pending: list[list[int]] = []  # prompts submitted in this step, not yet evaluated
+        fresh: set[int] = set()  # slots filled in this step: their prompts are not evaluated yet
         entries: list[tuple[int, int, int, bool]] = []
         rngs: dict[int, np.random.Generator] = {}
 
@@ -97,8 +96,9 @@ class BatchedGenerator:
         def fill() -> None:
             while free and queue:
                 p = prompts[queue[0]]
-                src, k = max(((seq, shared(p, q)) for seq, q in ready.items()), key=lambda x: x[1])
-                if any(shared(p, q) > k + 16 for q in pending):
+                ready = [(prefix_seq, prefix)] + [(s, prompts[state[s][0]]) for s in state if s not in fresh]
+                src, k = max(((seq, shared(p, q)) for seq, q in ready), key=lambda x: x[1])
+                if any(shared(p, prompts[state[s][0]]) > k + 16 for s in fresh):
                     return  # a prompt being evaluated now shares more: wait one step and copy it
                 s, i = free.pop(), queue.popleft()
                 L.llama_memory_seq_rm(mem, s, -1, -1)
@@ -106,7 +106,7 @@ class BatchedGenerator:
                     L.llama_memory_seq_cp(mem, src, s, 0, k)
                 entries.extend((t, j, s, j == len(p) - 1) for j, t in enumerate(p[k:], start=k))
                 state[s] = [i, len(p), []]
-                pending.append(p)
+                fresh.add(s)
                 if temperature > 0:
                     rngs[s] = np.random.default_rng([seed, i])
 
@@ -114,16 +114,15 @@ class BatchedGenerator:
         while state:
             logits = self._decode(entries)
             entries.clear()
-            pending.clear()
+            fresh.clear()
             for s in sorted(state):
                 i, pos, out = state[s]
-                ready.setdefault(s, prompts[i])
                 tok = self._pick(logits[s], temperature, top_p, rngs.get(s))
                 eog = L.llama_vocab_is_eog(self.vocab, tok)
                 if not eog:
                     out.append(tok)
                 if eog or len(out) >= limits[i]:
-                    del state[s], ready[s]
+                    del state[s]
                     free.append(s)
                     yield i, out
                     continue
