@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
 MODEL_ID = "all-MiniLM-L6-v2"
 _CACHE: dict[str, "Embedder"] = {}
+_LOADING = threading.Lock()  # the index loads the model on a thread while it reads files: one load, not two
 
 
 def model_dir() -> Path:
@@ -116,6 +118,7 @@ def get_embedder(model_id: str | None = None) -> Embedder:
 
         raise AssistantError(f"embedding model {model_id!r} is not available in this version (it embeds with "
                              f"{MODEL_ID}): rebuild the collection with `assistant index remove NAME` and `index add`")
-    if model_id not in _CACHE:
-        _CACHE[model_id] = Embedder(model_id)
+    with _LOADING:
+        if model_id not in _CACHE:
+            _CACHE[model_id] = Embedder(model_id)
     return _CACHE[model_id]

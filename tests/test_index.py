@@ -54,6 +54,21 @@ def test_incremental_sync_and_errors(tmp_path, shared):
     assert hit.path.endswith("t000.md") and hit.snippet
 
 
+
+def test_touched_and_doubly_listed_files_are_indexed_once(tmp_path, shared):
+    docs = faq_folder(shared, tmp_path / "docs", n=3)
+    idx = Index.open(tmp_path / "i.db")
+    one = docs / "t000.md"
+    first = idx.add([docs, one], "faq")  # the file is under both inputs
+    assert first.files_indexed == 3
+    per_file = idx.db.execute("SELECT path, COUNT(*), COUNT(DISTINCT ord) FROM chunks GROUP BY path").fetchall()
+    assert len(per_file) == 3 and all(n == distinct for _, n, distinct in per_file)
+    later = time.time() + 100
+    os.utime(one, (later, later))  # same content, new mtime: skipped, and remembered
+    again = idx.add([docs], "faq")
+    assert (again.files_indexed, again.files_skipped) == (0, 3)
+    assert idx.db.execute("SELECT mtime FROM files WHERE path = ?", (str(one.resolve()),)).fetchone()[0] == later
+
 def test_mail_is_indexed_per_message_with_ids(tmp_path, shared):
     idx = Index.open(tmp_path / "i.db")
     idx.add([shared / "maildir-notmuch" / "default" / "cur"], "mail")
