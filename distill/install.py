@@ -44,7 +44,7 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "adapter" if kind == "adapter" else "model": artifact.name, "sha256": registry.sha256_file(artifact),
         "prompt_version": summarize_task.PROMPT_VERSION if cfg.task == "summarize" else reply_task.PROMPT_VERSION,
         "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
-                           "split": s.split, "inject": s.inject, "house_style": s.house_style} for s in cfg.data.sources],
+                           "split": s.split, "inject": s.inject, "house_style": s.house_style, "task": s.task} for s in cfg.data.sources],
         "train_examples": _meta(cfg).get("train_examples"),
         "teacher": cfg.teach.teacher, "train": {k: getattr(cfg.train, k) for k in ("method", "lora_r", "lr", "max_steps", "kd")},
         "export": export_info, "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -64,7 +64,7 @@ def test_data_split_is_fixed_and_prompts_match_the_assistant(tmp_path, shared):
 def test_one_email_gives_one_example_per_task_and_eval_takes_each_task(tmp_path, shared):
     """A line and a short summary of the same emails are two examples with their own ids (the
     teacher's answers are keyed by id), and the report card draws items from every task."""
-    from distill.evaluate import items
+    from distill.evaluate import items, task_order
 
     extra_sources = "".join(f"""
 [[data.sources]]
@@ -86,6 +86,8 @@ limit = {n}
     assert len({r["id"] for r in rows}) == len(rows)
     picked = items(cfg)
     assert [r["task"] for r in picked] == ["summarize-line"] * 2 + ["summarize-short"] * 2
+    threads_first = [{"task": "summarize-thread-short"}] + [{"task": "summarize-line"}] * 3 + [{"task": "summarize-short"}] * 3
+    assert task_order(threads_first) == ["summarize-line", "summarize-short", "summarize-thread-short"]
 
 
 def test_house_style_wraps_train_replies_in_the_customers_language(tmp_path, shared):
