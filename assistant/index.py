@@ -92,9 +92,9 @@ ALPHA_RANGE = ((5, 0.4), (12, 0.9))
 
 
 def _read(f: Path, row: dict | None) -> dict:
-    """One file, read off the main thread: unchanged ("same"), unreadable ("error") or its chunks ("new").
+    """One file: unchanged ("same"), unreadable ("error") or its chunks ("new").
 
-    `row` is the file's entry in the index, if it has one. No database access here.
+    `row` is the file's entry in the index, if it has one (looked up in bulk by the caller).
     """
     try:
         st = f.stat()
@@ -116,7 +116,6 @@ def _read(f: Path, row: dict | None) -> dict:
         for i, text in enumerate(chunk_text(doc.text)):
             chunks.append((doc, i, text))
     return {"kind": "new", "path": f, "stat": st, "row": row, "digest": digest, "chunks": chunks, "errors": errors}
-
 
 
 def words_of(text: str) -> list[str]:

@@ -19,18 +19,21 @@ USES = {
 def render(m: dict, report_md: str) -> str:
     kinds = sorted({s["kind"] for s in m["training_data"]})
     noncommercial = any(k in ("aeslc", "tickets") for k in kinds)
+    def named(s):
+        return f"{s['kind']} `{s['path']}`"
+
     def line(s):
         extra = (f", limit {s['limit']}" if s["limit"] else "") + (f", {s['inject']:.0%} with injected instructions" if s.get("inject") else "") \
             + (", greeting and sign-off added (house style)" if s.get("house_style") else "")
         task = f"{s['task']}, " if s.get("task") else ""
-        return f"- {s['kind']} `{s['path']}` ({task}target: {s['target']}{extra})"
+        return f"- {named(s)} ({task}target: {s['target']}{extra})"
 
     train_src = [s for s in m["training_data"] if s.get("split") != "val"]
     eval_src = [s for s in m["training_data"] if s.get("split") == "val"]
     data = "\n".join(line(s) for s in train_src) + (f"\n\n{m['train_examples']} training examples in all (after dedup, "
                                                      "length limits and the held-out split)." if m.get("train_examples") else "")
     if eval_src:
-        data += "\n\nHeld out for the report card, never trained on: " + ", ".join(f"{s['kind']} `{s['path']}`" + (f" ({s['task']})" if s.get("task") else "") for s in eval_src) + "."
+        data += "\n\nHeld out for the report card, never trained on: " + ", ".join(named(s) + (f" ({s['task']})" if s.get("task") else "") for s in eval_src) + "."
     injected = any(s.get("inject") for s in train_src)
     lic = "\n".join(f"- {LICENSES.get(k, k)}" for k in kinds)
     return f"""# {m['name']}
