@@ -17,6 +17,7 @@ import click
 from assistant import AssistantError, __version__
 from assistant.clickutil import ErrorGroup, stay_offline
 from assistant.tasks.loops import stop_loops
+from assistant.tasks.summarize import LINE_SAMPLES
 
 stay_offline()
 
@@ -66,14 +67,18 @@ def _read_inputs(paths: tuple[str, ...]):
 @click.option("-l", "--length", type=click.Choice(["line", "short", "long"]), default="short", show_default=True,
               help="line: a subject line; short: 1-2 sentences; long: a paragraph.")
 @click.option("--threads", is_flag=True, help="One summary per thread instead of per message.")
+@click.option("--samples", type=click.IntRange(0, 32), default=None, metavar="N",
+              help="Subject lines: write N more lines by sampling and keep the one most agree with "
+                   f"(default {LINE_SAMPLES}; 0 keeps the first line, faster).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-log", is_flag=True, help="Do not record this run in the history.")
 @_model_option
-def summarize(paths, length, threads, as_json, no_log, model_name, base_url):
+def summarize(paths, length, threads, samples, as_json, no_log, model_name, base_url):
     """Summarize email: .eml files, mbox files, Maildirs, folders, or - for stdin.
 
     Example usage:
 
+    \b
         assistant summarize message.eml
         assistant summarize ~/Mail/INBOX --threads --length long --json
         cat note.txt | assistant summarize - --length line
@@ -84,14 +89,14 @@ def summarize(paths, length, threads, as_json, no_log, model_name, base_url):
     model = registry.resolve(model_name, "summarize", base_url)
     files, stdin_msg = _read_inputs(paths)
     if stdin_msg is not None:
-        results = iter([services.summarize_message(model, stdin_msg, length)])
+        results = iter([services.summarize_message(model, stdin_msg, length, samples)])
         total = 1
     else:
         from assistant.mail import read_mail
 
         items = list(read_mail(*files))  # parsed once: the bar's total is exact, mbox files included
         total = services.count_units(items, threads)
-        results = services.summarize_items(model, items, length, threads)
+        results = services.summarize_items(model, items, length, threads, samples)
     db = None if no_log else store.connect()
     failed = 0
     with _progress(total, "summarizing") as bar:
@@ -125,6 +130,7 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
 
     Example usage:
 
+    \b
         assistant reply ticket.eml
         echo "I was charged twice for my order" | assistant reply -
     """
@@ -189,6 +195,7 @@ def prompt(text, system, options, no_stream, cont, no_log, model_name, base_url)
 
     Example usage:
 
+    \b
         assistant prompt "Three tips for a polite refund email"
         assistant prompt -c "Shorter, please"
         assistant prompt -o temperature 0.8 -o seed 1 "Name a cat"

@@ -16,6 +16,7 @@ def index():
 
     Example usage:
 
+    \b
         assistant index add ~/Mail/INBOX notes/ --collection work
         assistant index list
     """
@@ -23,12 +24,19 @@ def index():
 
 @index.command("add")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def index_add(paths, collection, as_json):
     """Add folders, .eml, mbox, Maildir, .md, .txt, .html, .pdf, .docx, .csv, .jsonl.
 
     Incremental (unchanged files are skipped) and safe to kill at any moment: run it again.
+    Mail is indexed per message (quoted text once); documents in chunks of about 100-250 words.
+
+    Example usage:
+
+    \b
+        assistant index add ~/Mail/INBOX
+        assistant index add ~/notes kb/*.md --collection work --json
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -61,9 +69,15 @@ def index_add(paths, collection, as_json):
 
 
 @index.command("sync")
-@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
 def index_sync(collection):
-    """Re-index changed files under the collection's folders and drop deleted ones."""
+    """Re-index changed files under the collection's folders and drop deleted ones.
+
+    Example usage:
+
+    \b
+        assistant index sync --collection work
+    """
     from assistant.index import Index
 
     idx = Index.open()
@@ -73,7 +87,7 @@ def index_sync(collection):
 
 
 @index.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per collection.")
 def index_list(as_json):
     """Collections with their file and chunk counts."""
     from assistant.index import Index
@@ -83,7 +97,7 @@ def index_list(as_json):
 
 
 @index.command("stats")
-@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
 def index_stats(collection):
     """Counts for one collection, and files that could not be read."""
     from assistant.index import Index
@@ -108,13 +122,24 @@ def index_remove(collection):
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
 @click.option("-k", default=10, show_default=True, help="How many hits.")
-@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True)
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True,
+              help="lexical: BM25 on words; dense: MiniLM embeddings; hybrid: both, fused.")
 @click.option("--batch", type=click.File(), help='JSONL of {"id", "query"}; prints {"id", "hits"} lines.')
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per hit.")
 def search(query, collection, k, mode, batch, as_json):
-    """Search a collection: words and meaning together (hybrid), or either alone."""
+    """Search a collection: words and meaning together (hybrid), or either alone.
+
+    Each hit has its path, mail message id, chunk, score and a snippet.
+
+    Example usage:
+
+    \b
+        assistant search "contract renewal" --collection work
+        assistant search "refund for a damaged item" -C demo-kb -k 3 --json
+        assistant search --batch queries.jsonl -C work > hits.jsonl
+    """
     from assistant.index import Index
 
     idx = Index.open()
@@ -138,15 +163,16 @@ def search(query, collection, k, mode, batch, as_json):
 
 @cli.command()
 @click.argument("question")
-@click.option("--collection", "-C", default="default", show_default=True)
+@click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
 @click.option("-k", default=4, show_default=True, help="How many passages to give the model.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"answer", "sources", "model"} as JSON.')
 @_model_option
 def ask(question, collection, k, as_json, model_name, base_url):
     """Answer a question from a collection, citing the passages used as [1], [2].
 
     Example usage:
 
+    \b
         assistant ask "How do I return a damaged item?" --collection demo-kb
     """
     from assistant import registry

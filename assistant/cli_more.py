@@ -119,6 +119,7 @@ def serve(port, host):
 
     Example usage:
 
+    \b
         assistant serve --port 8080
         curl localhost:8080/v1/models
     """

@@ -60,34 +60,45 @@ def fit_messages(model: ChatModel, text: str, build, max_tokens: int) -> tuple[l
     raise PromptTooLong(n, n_ctx - max_tokens)
 
 
-def _fitted(model: ChatModel, text: str, build, max_tokens: int, **sampling) -> tuple[str, list[str]]:
-    messages, payloads = fit_messages(model, text, build, max_tokens)
-    return complete(model, messages, max_tokens=max_tokens, **sampling), payloads
+def summary_of(model: ChatModel, messages: list[dict], length: str, samples: int | None = None) -> str:
+    """The cleaned summary for prepared chat messages. A subject line is the consensus of the greedy
+    line and `samples` sampled ones (default summarize_task.LINE_SAMPLES; 0 for the greedy line alone)."""
+    max_tokens = summarize_task.MAX_TOKENS[length]
+    summary = summarize_task.clean(complete(model, messages, max_tokens=max_tokens), length)
+    n = summarize_task.LINE_SAMPLES if samples is None else samples
+    if length != "line" or n <= 0:
+        return summary
+    sampled = [summarize_task.clean(complete(model, messages, max_tokens=max_tokens, seed=k,
+                                             temperature=summarize_task.LINE_TEMPERATURE), length)
+               for k in range(1, n + 1)]
+    return summarize_task.consensus([summary, *sampled])
 
 
-def summarize_message(model: ChatModel, msg: Message, length: str = "short") -> Summary:
+def summarize_message(model: ChatModel, msg: Message, length: str = "short", samples: int | None = None) -> Summary:
     text = summarize_task.input_text(msg.body or msg.quoted, msg.subject, msg.from_, msg.date, length)
     version = _summarize_version(model)
     build = lambda t: summarize_task.build_messages(t, length, version=version)  # noqa: E731
-    out, payloads = _fitted(model, text, build, summarize_task.MAX_TOKENS[length])
-    summary = summarize_task.clean(out, length)
-    if not summary:  # an echo or a bare label ("Email:"): sample once more, then fall back to the subject
-        out, payloads = _fitted(model, text, build, summarize_task.MAX_TOKENS[length], temperature=0.7, seed=1)
-        summary = summarize_task.clean(out, length) or (msg.subject if length == "line" else "")
+    messages, payloads = fit_messages(model, text, build, summarize_task.MAX_TOKENS[length])
+    summary = summary_of(model, messages, length, samples)
+    if not summary and length != "line":  # an echo or a bare label ("Email:"): sample once more
+        summary = summarize_task.clean(complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length],
+                                                temperature=0.7, seed=1), length)
+    if not summary and length == "line":  # no line among the samples either: the email's own subject
+        summary = msg.subject
     return Summary(msg.path, msg.message_id, scrub_output(summary, payloads), model.name)
 
 
-def summarize_thread(model: ChatModel, thread: Thread, length: str = "short") -> Summary:
+def summarize_thread(model: ChatModel, thread: Thread, length: str = "short", samples: int | None = None) -> Summary:
     if len(thread.messages) == 1:
-        s = summarize_message(model, thread.messages[0], length)
+        s = summarize_message(model, thread.messages[0], length, samples)
         s.thread_id, s.messages = thread.thread_id, 1
         return s
     text = f"Subject: {thread.subject}\n" + summarize_task.thread_text(
         [(m.from_, m.date, m.body) for m in thread.messages])
     version = _summarize_version(model)
-    out, payloads = _fitted(model, text, lambda t: summarize_task.build_messages(t, length, thread=True, version=version),
-                            summarize_task.MAX_TOKENS[length])
-    summary = scrub_output(summarize_task.clean(out, length), payloads)
+    messages, payloads = fit_messages(model, text, lambda t: summarize_task.build_messages(t, length, thread=True, version=version),
+                                      summarize_task.MAX_TOKENS[length])
+    summary = scrub_output(summary_of(model, messages, length, samples), payloads)
     first = thread.messages[0]
     return Summary(first.path, first.message_id, summary, model.name, thread.thread_id, len(thread.messages))
 
@@ -111,11 +122,11 @@ def count_units(items: list[Message | MailError], threads: bool) -> int:
 
 
 def summarize_items(model: ChatModel, items: Iterable[Message | MailError], length: str = "short",
-                    threads: bool = False) -> Iterator[Summary | MailError]:
+                    threads: bool = False, samples: int | None = None) -> Iterator[Summary | MailError]:
     """Summaries of every message (or thread) in `items` (from read_mail); errors pass through as MailError."""
     if not threads:
         for item in items:
-            yield item if isinstance(item, MailError) else _safe(summarize_message, model, item, length)
+            yield item if isinstance(item, MailError) else _safe(summarize_message, model, item, length, samples)
         return
     good = []
     for item in items:
@@ -124,14 +135,14 @@ def summarize_items(model: ChatModel, items: Iterable[Message | MailError], leng
         else:
             good.append(item)
     for thread in group_threads(good):
-        yield _safe(summarize_thread, model, thread, length)
+        yield _safe(summarize_thread, model, thread, length, samples)
 
 
-def _safe(fn, model, item, length):
+def _safe(fn, model, item, length, samples):
     from assistant import AssistantError
 
     try:
-        return fn(model, item, length)
+        return fn(model, item, length, samples)
     except AssistantError as e:
         path = item.path if isinstance(item, Message) else item.messages[0].path
         return MailError(path, str(e))

@@ -10,13 +10,17 @@ LICENSES = {
     "mail": "your own mail",
     "feedback": "your own accepted and edited drafts",
 }
+BY_PATH = {  # public sets read by a generic kind (mail, csv): their own license, not "your own mail"
+    "maildir-notmuch": "notmuch mailing-list messages (maildir-notmuch): GPL-3.0-or-later",
+}
 USES = {
     "summarize": "Email summaries for `assistant summarize` (`--length line|short|long`, `--threads`).",
     "support": "Support reply drafts for `assistant reply` and the chat in the app.",
 }
 
 
-def render(m: dict, report_md: str) -> str:
+def render(m: dict, report_md: str, notes: str = "") -> str:
+    """The card from a manifest, the report card and the author's notes (notes.md beside it, kept across installs)."""
     kinds = sorted({s["kind"] for s in m["training_data"]})
     noncommercial = any(k in ("aeslc", "tickets") for k in kinds)
     def named(s):
@@ -35,7 +39,8 @@ def render(m: dict, report_md: str) -> str:
     if eval_src:
         data += "\n\nHeld out for the report card, never trained on: " + ", ".join(named(s) + (f" ({s['task']})" if s.get("task") else "") for s in eval_src) + "."
     injected = any(s.get("inject") for s in train_src)
-    lic = "\n".join(f"- {LICENSES.get(k, k)}" for k in kinds)
+    lic = "\n".join(f"- {x}" for x in sorted({BY_PATH.get(s["path"]) or LICENSES.get(s["kind"], s["kind"])
+                                                for s in m["training_data"]}))
     return f"""# {m['name']}
 
 {USES.get(m['task'], m['task'])} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')},
@@ -62,7 +67,7 @@ Prompt version `{m['prompt_version']}`: prompts come from the assistant's own ta
 Licenses:
 
 {lic}
-
+{chr(10) + notes.strip() + chr(10) if notes.strip() else ''}
 ## Export
 
 `{m.get('adapter') or m.get('model')}` (sha256 `{m['sha256'][:16]}…`): top-1 next-token agreement with the

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from distill.cli import _config_arg, _load, _overrides, cli
@@ -19,6 +17,7 @@ def train(config, overrides, resume, json_progress):
 
     Example usage:
 
+    \b
         distill train configs/summarize.toml train.max_steps=300
         distill train configs/summarize.toml --resume
         torchrun --nproc_per_node 2 -m distill.cli train configs/summarize.toml
@@ -33,38 +32,44 @@ def train(config, overrides, resume, json_progress):
 @_config_arg
 @_overrides
 @click.option("--against", multiple=True, help="Also compare with an installed model (name), e.g. the current default.")
-@click.option("--merged", "merged_kind", type=click.Choice(["Q8_0", "F16"]),
-              help="Also score the student folded into its base at this type (how the assistant runs it).")
-def eval_(config, overrides, against, merged_kind):
+@click.option("--adapter", "with_adapter", is_flag=True,
+              help="Also score the student as base + LoRA adapter applied at run time (the student row is the "
+                   "merged GGUF the assistant runs, eval.merge).")
+def eval_(config, overrides, against, with_adapter):
     """Report card: student vs teacher vs untrained base on the held-out split.
 
     Writes report.md, report.json and PNG plots in <run>/eval/.
 
     Example usage:
 
+    \b
         distill eval configs/summarize.toml
         distill eval configs/support.toml eval.judge=true eval.judge_examples=30
-        distill eval configs/summarize.toml --merged Q8_0
+        distill eval configs/summarize.toml --adapter
     """
+    from dataclasses import replace
     from pathlib import Path
 
     from assistant import registry
+    from assistant.merge import run_files
     from distill import evaluate as stage
 
     cfg = _load(config, overrides)
     extra = {}
-    if merged_kind:
-        from assistant.merge import merged
-
-        base, lora = stage.systems(cfg).get("student", (None, None))
+    if with_adapter:
+        base, lora = stage.systems(replace(cfg, eval=replace(cfg.eval, merge="none"))).get("student", (None, None))
         if not lora:
-            raise click.ClickException("--merged needs an exported LoRA adapter (export.kind=adapter)")
-        extra[f"student-{merged_kind}"] = (str(merged(Path(base), Path(lora), merged_kind, cfg.name)), None)
+            raise click.ClickException("--adapter needs an exported LoRA adapter (export.kind=adapter)")
+        extra["student-adapter"] = (base, lora)
     for name in against:
         e = registry.all_models().get(name)
         if not e:
             raise click.ClickException(f"no installed model named {name!r}")
-        extra[name] = (e.path, e.lora_path)
+        model, lora = e.path, e.lora_path
+        if lora and e.mergeable:  # as the assistant runs it, like the student row
+            kind = registry.merge_kind()
+            model, lora = (str(f) if f else None for f in run_files(Path(e.path), Path(lora), kind, e.name))
+        extra[name] = (model, lora)
     out = stage.run(cfg, extra)
     click.echo((out / "report.md").read_text())
 
@@ -77,6 +82,7 @@ def export(config, overrides):
 
     Example usage:
 
+    \b
         distill export configs/summarize.toml
         distill export configs/summarize.toml export.kind=merged export.quant=Q8_0
     """
@@ -116,6 +122,7 @@ def run_all(config, overrides, json_progress, make_default, skip_eval):
 
     Example usage:
 
+    \b
         distill run configs/summarize.toml
         distill run my-data.toml train.max_steps=100 --default
     """

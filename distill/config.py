@@ -103,6 +103,8 @@ class EvalConfig:
     judge_examples: int = field(default=40, metadata={"help": "items judged per task"})
     judge_tasks: tuple[str, ...] = field(default=(), metadata={"help": "tasks to judge (empty: all)"})
     compare: tuple[str, ...] = ("student", "base", "teacher")
+    merge: str = field(default="Q8_0", metadata={"help": "a LoRA student is judged as the assistant runs it: folded into "
+                                                          "one GGUF of this type (its runtime default), or none (base + adapter)"})
     eval_file: str = field(default="", metadata={"help": "JSONL of held-out items with references (default: the val split)"})
 
 

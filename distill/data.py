@@ -42,6 +42,37 @@ def prompt_for(task: str, text: str, subject: str = "", sender: str = "", kb=Non
     return summarize_task.build_messages(body, length, thread=thread)[0]
 
 
+def prompt_version_of(messages: list[dict]) -> str | None:
+    """Which version of the task code's prompt built these messages (None if neither task's).
+
+    A student must run with the prompt it was trained on, and `distill data` builds with the version
+    current at the time: the examples, not today's code, say which it was. The versions differ in
+    how the text is fenced (see assistant/tasks).
+    """
+    system, user = messages[0]["content"], messages[-1]["content"]
+    if system.startswith(reply_task.SYSTEM[:40]):
+        return "reply-v1" if "<<<CUSTOMER" in system else "reply-v2"
+    if system.startswith(summarize_task.SYSTEM[:20]):
+        if '"""' in user:
+            return "summarize-v3"
+        return "summarize-v2" if user.startswith("<<<EMAIL") else "summarize-v1"
+    return None
+
+
+def trained_prompt_version(path: Path, task: str) -> str:
+    """The prompt version of a run's examples file: the first task example's (else today's).
+    Chat turns are skipped: they are built with the newest system prompt whatever the version."""
+    current = summarize_task.PROMPT_VERSION if task == "summarize" else reply_task.PROMPT_VERSION
+    if path.exists():
+        with open(path) as f:
+            for line in f:
+                ex = json.loads(line)
+                version = prompt_version_of(ex["messages"]) if ex.get("task") != "chat" else None
+                if version and version.startswith(current.split("-")[0]):
+                    return version
+    return current
+
+
 def _rows_csv(path: Path) -> Iterator[dict]:
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         yield from csv.DictReader(f)

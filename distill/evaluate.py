@@ -81,6 +81,10 @@ def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None)
         info = json.loads(exp.read_text())
         f = str(export_dir(cfg) / info["file"])
         out["student"] = (base, f) if info["kind"] == "adapter" else (f, None)
+        if info["kind"] == "adapter" and cfg.eval.merge != "none":
+            from assistant.merge import merged
+
+            out["student"] = (str(merged(Path(base), Path(f), cfg.eval.merge, cfg.name)), None)
     if "base" in cfg.eval.compare:
         out["base"] = (base, None)
     if "teacher" in cfg.eval.compare and not cfg.teach.teacher.startswith("openai:"):
@@ -242,7 +246,9 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
     prompts = out / "prompts.jsonl"
     with open(prompts, "w") as f:
         for ex in rows:
-            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"])}) + "\n")
+            samples = summarize_task.LINE_SAMPLES if ex["task"].endswith("-line") else 0  # as `assistant summarize` does
+            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
+                                **({"samples": samples} if samples else {})}) + "\n")
     report = {"name": cfg.name, "task": cfg.task, "items": len(rows), "systems": {}}
     outputs: dict[str, dict] = {}
     tasks = task_order(rows)
@@ -263,7 +269,7 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
             task_rows = [ex for ex in rows if ex["task"] == task]
             report.setdefault("judge", {}).update(
                 {f"{key}student_vs_{o}": judge(cfg, task_rows, outputs, "student", o, cfg.eval.judge_examples)
-                 for o in outputs if o != "student"})
+                 for o in outputs if o != "student" and not o.startswith("student-")})  # not its own other forms
     if "teacher" in report["systems"] and "student" in report["systems"]:
         report["speedup_vs_teacher"] = round(report["systems"]["student"]["decode_tok_s"] / report["systems"]["teacher"]["decode_tok_s"], 2)
     shown = [ex for t in tasks for ex in [r for r in rows if r["task"] == t][: 5 if t == tasks[0] else 2]]
@@ -294,7 +300,8 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
         lines.append(f"| {name} | {s['rouge1']} | {s['rouge2']} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} "
                      f"| {s['decode_tok_s']} | {s['peak_rss_mb']} |")
     for task, by_system in list(report.get("tasks", {}).items())[1:]:
-        lines += ["", f"`{task}` ({next(iter(by_system.values()))['items']} items; its references, where any, are "
+        n = next(iter(by_system.values()))["items"]
+        lines += ["", f"`{task}` ({n} item{'s' if n != 1 else ''}; its references, where any, are "
                       "the data set's own lines, so the judge decides):", "",
                   "| system | ROUGE-L | words | format ok % |", "|---|---|---|---|"]
         lines += [f"| {n} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} |" for n, s in by_system.items()]
@@ -302,7 +309,12 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
     if styled:
         lines += ["", "House style (greets first, signs off last): " + ", ".join(f"{n} {v}%" for n, v in styled.items()) + "."]
     if "speedup_vs_teacher" in report:
-        lines += ["", f"Student decode speed: {report['speedup_vs_teacher']}× the teacher's."]
+        sy = report["systems"]
+        how = " (one GGUF with the adapter folded in, as the assistant runs it)" if not sy["student"].get("lora") else ""
+        lines += ["", f"Student decode speed{how}: {report['speedup_vs_teacher']}× the teacher's."]
+        if "student-adapter" in sy:
+            lines[-1] += (f" As base + adapter applied at run time: "
+                          f"{round(sy['student-adapter']['decode_tok_s'] / sy['teacher']['decode_tok_s'], 2)}×.")
     for k, v in report.get("judge", {}).items():
         lines += ["", f"Judge (teacher, rubric of yes/no questions per answer, ties half): {k.replace('_', ' ')}: "
                       f"{v['win_rate']}% over {v['items']} items ({v['wins']} wins, {v['ties']} ties, {v['losses']} losses)."]

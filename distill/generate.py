@@ -2,7 +2,8 @@
 
     python -m distill.generate MODEL.gguf PROMPTS.jsonl OUT.jsonl [--lora ADAPTER.gguf]
 
-PROMPTS lines: {"id", "messages", "max_tokens"}. OUT gets {"id", "output", "tokens", "seconds"} per
+PROMPTS lines: {"id", "messages", "max_tokens"}, and "samples": N for a subject line made the way
+the assistant makes one (the consensus of the greedy line and N samples). OUT gets {"id", "output", "tokens", "seconds"} per
 line, appended and resumable; the last line printed is a JSON summary with decode tokens/s
 and peak RSS.
 """
@@ -38,6 +39,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from assistant.models import LlamaCppModel
+    from assistant.services import summary_of
     from distill.teach import load_done
 
     model = LlamaCppModel(args.name or Path(args.model).stem, Path(args.model), Path(args.lora) if args.lora else None)
@@ -47,15 +49,18 @@ def main() -> None:
     with open(args.out, "a") as f:
         for line in open(args.prompts):
             p = json.loads(line)
-            if p["id"] in done:
+            samples = p.get("samples", 0)
+            if p["id"] in done and done[p["id"]].get("samples", 0) == samples:  # else asked anew: the later line wins
                 continue
             t0 = time.time()
-            pieces = list(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256)))
+            if samples:  # a subject line as the assistant makes it: the consensus of greedy and sampled lines
+                text = summary_of(model, p["messages"], "line", samples)
+            else:
+                text = "".join(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256))).strip()
             dt = time.time() - t0
-            text = "".join(pieces).strip()
             n = len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
-            # decode speed: time after the first piece (prompt evaluation excluded) over the tokens after it
-            f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3)}) + "\n")
+            f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3),
+                                **({"samples": samples} if samples else {})}) + "\n")
             f.flush()
             gen_tokens += n
             gen_seconds += dt

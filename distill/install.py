@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from assistant import paths, registry
-from assistant.tasks import reply as reply_task
-from assistant.tasks import summarize as summarize_task
 from distill.config import Config
+from distill.data import examples_path, trained_prompt_version
 from distill.evaluate import eval_dir
 from distill.export import export_dir
 from distill.student import resolve_base
@@ -42,7 +41,7 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "name": cfg.name, "task": cfg.task, "kind": kind,
         "base": cfg.train.base, "base_file": base.name, "base_sha256": registry.sha256_file(base),
         "adapter" if kind == "adapter" else "model": artifact.name, "sha256": registry.sha256_file(artifact),
-        "prompt_version": summarize_task.PROMPT_VERSION if cfg.task == "summarize" else reply_task.PROMPT_VERSION,
+        "prompt_version": trained_prompt_version(examples_path(cfg), cfg.task),
         "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
                            "split": s.split, "inject": s.inject, "house_style": s.house_style, "task": s.task} for s in cfg.data.sources],
         "train_examples": _meta(cfg).get("train_examples"),
@@ -69,7 +68,8 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Pa
     from distill.card import render
 
     report_md = (eval_dir(cfg) / "report.md").read_text() if (eval_dir(cfg) / "report.md").exists() else ""
-    (dest / "README.md").write_text(render(m, report_md))
+    notes = (dest / "notes.md").read_text() if (dest / "notes.md").exists() else ""  # the author's, kept across installs
+    (dest / "README.md").write_text(render(m, report_md, notes))
     tmp = dest / "manifest.tmp"
     tmp.write_text(json.dumps(m, indent=2))
     os.replace(tmp, dest / "manifest.json")

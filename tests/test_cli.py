@@ -70,6 +70,37 @@ def test_summarize_stdin_plain_text_line():
     assert "\n" not in json.loads(r.stdout)["summary"]
 
 
+def test_subject_line_is_the_consensus_of_greedy_and_sampled_lines():
+    from assistant.services import summary_of
+    from assistant.tasks.summarize import LINE_SAMPLES, consensus
+
+    assert consensus(["Lunch plans", "Budget review moved to Friday", "Budget review on Friday",
+                      "Friday budget review", "Quarterly numbers"]).startswith("Budget review")
+    assert consensus(["", "Office move", ""]) == "Office move" and consensus([]) == ""
+    assert consensus(["Alpha beta", "Gamma delta", "Epsilon zeta"]) == "Alpha beta"  # no agreement: the first one
+
+    class Recorder:  # says which call it is, so the picked line shows which call wrote it
+        name = "recorder"
+
+        def __init__(self, lines):
+            self.lines, self.calls = list(lines), []
+
+        def stream(self, messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None):
+            self.calls.append((temperature, seed))
+            yield self.lines.pop(0)
+
+    lines = ["Odd greedy words", "Budget review moved to Friday", "Budget review on Friday", "Lunch plans",
+             "Friday budget review"] + [f"Item{i}" for i in range(LINE_SAMPLES - 4)]
+    model = Recorder(lines)
+    assert summary_of(model, [], "line").startswith("Budget review")
+    assert model.calls[0] == (0.0, None) and len({seed for _, seed in model.calls[1:]}) == LINE_SAMPLES
+    assert all(t > 0 for t, _ in model.calls[1:])
+    model = Recorder(["Odd greedy words", "Budget review"])
+    assert summary_of(model, [], "line", samples=0) == "Odd greedy words" and len(model.calls) == 1
+    model = Recorder(["A short summary.", "Never asked for"])
+    assert summary_of(model, [], "short") == "A short summary." and len(model.calls) == 1
+
+
 @pytest.mark.slow
 def test_injections_never_obeyed(tmp_path):
     html_hidden = ("Content-Type: text/html\nSubject: Invoice\nFrom: a@example.com\n\n<p>Please find the invoice for March"

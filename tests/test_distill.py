@@ -61,6 +61,22 @@ def test_data_split_is_fixed_and_prompts_match_the_assistant(tmp_path, shared):
     assert first["messages"] == build_messages(body.strip(), "line")[0]
 
 
+def test_manifest_names_the_prompt_version_the_examples_were_built_with(tmp_path):
+    from assistant.tasks import reply, summarize
+
+    for task, module in (("summarize", summarize), ("support", reply)):
+        for version in module.VERSIONS:
+            build = (lambda v: summarize.build_messages("Lunch moved to noon.", "short", version=v)) if module is summarize \
+                else (lambda v: reply.build_messages("Where is my parcel?", version=v))
+            messages = build(version)[0]
+            assert data_stage.prompt_version_of(messages) == version
+            f = tmp_path / f"{version}.jsonl"
+            chat = {"task": "chat", "messages": [{"role": "system", "content": reply.SYSTEM_V2}, {"role": "user", "content": "hi"}]}
+            f.write_text(json.dumps(chat) + "\n" + json.dumps({"messages": messages}) + "\n")
+            assert data_stage.trained_prompt_version(f, task) == version  # a chat turn first says nothing
+    assert data_stage.trained_prompt_version(tmp_path / "none.jsonl", "support") == reply.PROMPT_VERSION
+
+
 def test_one_email_gives_one_example_per_task_and_eval_takes_each_task(tmp_path, shared):
     """A line and a short summary of the same emails are two examples with their own ids (the
     teacher's answers are keyed by id), and the report card draws items from every task."""

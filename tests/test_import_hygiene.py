@@ -1,4 +1,4 @@
-"""The runtime commands must stay small and fast: no torch, no transformers, no textual."""
+"""The runtime commands must stay small and fast: no torch, no transformers, no textual, no NLTK."""
 
 import json
 import subprocess
@@ -12,7 +12,7 @@ try:
     cli.main(args={args!r}, standalone_mode=False)
 except SystemExit:
     pass
-print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'textual', 'distill', 'sentence_transformers'))))
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'textual', 'distill', 'sentence_transformers', 'nltk', 'rouge_score'))))
 """
 
 

@@ -162,7 +162,7 @@ def test_query_vector_is_the_one_a_document_of_the_same_text_gets():
 
     emb = get_embedder()
     assert emb._plain_mean  # else the short path is not exercised at all
-    long = "refund " * 400  # past the 256-token limit: both truncate the same way
+    long = "refund " * 400  # past the 128-token limit: both truncate the same way
     for q in ["reset password", "Why was I charged twice for the Pro plan upgrade last month?", "ünïcode ✓ naïve", long]:
         ref = emb.encode_documents([q])[0]  # sentence-transformers' own encode, as documents are embedded
         got = emb.encode_query(q)
