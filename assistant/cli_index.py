@@ -179,7 +179,7 @@ def ask(question, collection, k, as_json, model_name, base_url):
     from assistant.demo import resolve_collection
     from assistant.index import Index
     from assistant.models import complete
-    from assistant.tasks.ask import build_messages
+    from assistant.tasks.ask import build_messages, cite
 
     idx = Index.open()
     name = resolve_collection(collection, idx)
@@ -188,7 +188,7 @@ def ask(question, collection, k, as_json, model_name, base_url):
     hits = idx.search(question, name, k)
     model = registry.resolve(model_name, "chat", base_url)
     messages = build_messages(question, [h.text for h in hits])
-    answer = complete(model, messages, max_tokens=300)
+    answer = cite(complete(model, messages, max_tokens=300), [h.text for h in hits])
     sources = [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
     if as_json:
         click.echo(json.dumps({"answer": answer, "sources": sources, "model": model.name}))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,31 @@ def test_subject_line_is_the_consensus_of_greedy_and_sampled_lines():
     assert summary_of(model, [], "line", samples=0) == "Odd greedy words" and len(model.calls) == 1
     model = Recorder(["A short summary.", "Never asked for"])
     assert summary_of(model, [], "short") == "A short summary." and len(model.calls) == 1
+
+
+def test_cite_marks_the_sentences_a_passage_backs():
+    from assistant.tasks.ask import cite
+
+    passages = ["To return a damaged item, open Orders, choose the item and select Return. We email a prepaid "
+                "shipping label within one day.",
+                "Billing disputes are handled by the finance team within five business days."]
+    answer = ("Hello!\n\nOpen Orders, choose the damaged item and select Return. Billing disputes go to the finance "
+              "team and take five business days.\nHave a lovely weekend and thanks again for writing.")
+    cited = cite(answer, passages)
+    assert "select Return [1]." in cited and "five business days [2]." in cited
+    assert cited.endswith("thanks again for writing.")  # backed by no passage: no mark
+    assert cite("See [2] for billing.", passages) == "See [2] for billing."  # the model's own citations stay
+    assert cite(answer, []) == answer
+
+
+@pytest.mark.slow
+def test_ask_answers_from_the_built_in_kb_with_sources():
+    r = run_cli("ask", "How do I return a damaged item?", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["answer"] and out["model"] and len(out["sources"]) == 4
+    assert all(Path(s["path"]).exists() for s in out["sources"])
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", out["answer"])} <= {s["n"] for s in out["sources"]}
 
 
 @pytest.mark.slow

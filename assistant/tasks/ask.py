@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from assistant.tasks.guard import fence, neutralize
 
 SYSTEM = (
@@ -15,3 +17,40 @@ def build_messages(question: str, passages: list[str]) -> list[dict]:
     numbered = "\n\n".join(f"[{i}] {neutralize(p)[0][:1200]}" for i, p in enumerate(passages, 1))
     return [{"role": "system", "content": SYSTEM},
             {"role": "user", "content": f"{fence('SOURCES', numbered)}\n\nQuestion: {question}"}]
+
+
+_STOP = frozenset("""a an and are as at be but by can could do does for from has have how i if in into is it its
+may more my no not of on or our please so than that the their them then there these they this to was we were
+what when which will with would you your yours""".split())
+_CITED = re.compile(r"\[(\d+)\]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
+
+
+def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float = 0.6) -> str:
+    """The answer with [n] after each sentence most of whose words come from passage n.
+
+    A 135M model seldom writes the citations the prompt asks for; where it wrote none, each
+    sentence of at least `min_words` content words gets the passage that holds the largest share of
+    them, if that share is at least `min_share`. A sentence drawn from no passage stays unmarked,
+    so a reader sees which statements the sources back. An answer that cites already is kept.
+    """
+    if not passages or any(1 <= int(n) <= len(passages) for n in _CITED.findall(answer)):
+        return answer
+    vocab = [_content(p) for p in passages]
+    out = []
+    for line in answer.split("\n"):
+        parts = []
+        for sentence in _SENTENCE.split(line):
+            words = _content(sentence)
+            if len(words) >= min_words:
+                share, n = max((len(words & v) / len(words), i) for i, v in enumerate(vocab, 1))
+                if share >= min_share:
+                    m = re.search(r"[.!?:;]*$", sentence)
+                    sentence = f"{sentence[:m.start()]} [{n}]{sentence[m.start():]}"
+            parts.append(sentence)
+        out.append(" ".join(parts))
+    return "\n".join(out)

@@ -182,6 +182,13 @@ class ChatScreen(Screen):
             first = first or time.time()
             self.app.call_from_thread(widget.append, piece)
         text = widget.text.strip()
+        if ground and self.sources:  # [n] after the sentences a passage backs, as `assistant ask` prints them
+            from assistant.tasks.ask import cite
+
+            cited = cite(text, [h.text for h in self.sources])
+            if cited != text:
+                text = cited
+                self.app.call_from_thread(widget.set_text, text)
         self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
         db = store.connect()
         if self.conversation_id is None:

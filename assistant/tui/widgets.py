@@ -47,6 +47,10 @@ class ChatMessage(Markdown):
         self.text += piece
         self.update(self.text)
 
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.update(text)
+
 
 class SourceScreen(ModalScreen):
     """A retrieved passage, opened from the sources list."""
