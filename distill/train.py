@@ -251,6 +251,24 @@ def weights_dir(cfg: Config) -> Path:
     return train_dir(cfg) / ("final" if cfg.train.keep == "last" else "best")
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log lines up to `step` (the checkpoint resumed from): the steps after it run again and
+    log again, and a line torn by a kill goes."""
+    if not path.exists():
+        return
+    keep = []
+    for line in open(path):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            break
+        if rec.get("step", 0) <= step:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(keep))
+    os.replace(tmp, path)
+
+
 def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -328,6 +346,8 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
         row_for(0)
         (out / "meta.json").write_text(json.dumps({"config": to_dict(cfg), "train_examples": len(items),
                                                    "val_examples": len(val_items), "batches_per_epoch": len(epoch_rows[0])}, indent=2))
+    if rank == 0:
+        _truncate_log(out / "log.jsonl", step)
     log = open(out / "log.jsonl", "a") if rank == 0 else None
 
     def evaluate() -> float:
@@ -377,14 +397,15 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
                 best = rec["val_loss"]
                 core.save_pretrained(out / "best")
                 (out / "best" / "step.json").write_text(json.dumps({"step": step, "val_loss": best}))
+        # the step's log line before its checkpoint: a checkpoint at step k always has line k behind it
+        if log:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
         # checkpoint
         if rank == 0 and (step % t.save_every == 0 or step == t.max_steps):
             weights = {k: v.detach().clone() for k, v in core.named_parameters() if v.requires_grad}
             _atomic_save({"weights": weights, "opt": opt.state_dict(), "step": step, "best": best,
                           "rng": torch.get_rng_state()}, ckpt)
-        if log:
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
         if json_progress and rank == 0:
             print(json.dumps({**rec, "max_steps": t.max_steps}), flush=True)
         bar.set_postfix(loss=rec["loss"], tok_s=rec["tok_s"], **({"val": rec["val_loss"]} if "val_loss" in rec else {}))
