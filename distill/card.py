@@ -53,8 +53,7 @@ Prompt version `{m['prompt_version']}`: prompts come from the assistant's own ta
 ## Intended use and limits
 
 - Drafts and summaries for a person to read before anything is sent. It is a 135M-parameter model:
-  it can miss details, get names or numbers wrong, and it knows nothing about your company's
-  policies unless you give them (`assistant reply --kb`).
+  it can miss details, get names or numbers wrong{", and it knows nothing about your company's" + chr(10) + "  policies unless you give them (`assistant reply --kb`)" if m['task'] == 'support' else ''}.
 - Mail text is data: the assistant fences it and removes instructions aimed at an AI before the
   model sees them{', and training included messages carrying such instructions with honest targets' if injected else ''}.
 - English first{"; it also saw German tickets" if "tickets" in kinds else ""}.
