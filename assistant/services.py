@@ -80,11 +80,9 @@ def summarize_message(model: ChatModel, msg: Message, length: str = "short", sam
     build = lambda t: summarize_task.build_messages(t, length, version=version)  # noqa: E731
     messages, payloads = fit_messages(model, text, build, summarize_task.MAX_TOKENS[length])
     summary = summary_of(model, messages, length, samples)
-    if not summary and length != "line":  # an echo or a bare label ("Email:"): sample once more
-        summary = summarize_task.clean(complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length],
-                                                temperature=0.7, seed=1), length)
-    if not summary and length == "line":  # no line among the samples either: the email's own subject
-        summary = msg.subject
+    if not summary:  # an echo or a bare label ("Email:"): a line falls back to the subject, else sample once more
+        summary = msg.subject if length == "line" else summarize_task.clean(
+            complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length], temperature=0.7, seed=1), length)
     return Summary(msg.path, msg.message_id, scrub_output(summary, payloads), model.name)
 
 

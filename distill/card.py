@@ -41,6 +41,9 @@ def render(m: dict, report_md: str, notes: str = "") -> str:
     injected = any(s.get("inject") for s in train_src)
     lic = "\n".join(f"- {x}" for x in sorted({BY_PATH.get(s["path"]) or LICENSES.get(s["kind"], s["kind"])
                                                 for s in m["training_data"]}))
+    kb_hint = (", and it knows nothing about your company's\n  policies unless you give them (`assistant reply --kb`)"
+               if m["task"] == "support" else "")
+    notes_block = f"\n{notes.strip()}\n" if notes.strip() else ""
     return f"""# {m['name']}
 
 {USES.get(m['task'], m['task'])} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')},
@@ -53,7 +56,7 @@ Prompt version `{m['prompt_version']}`: prompts come from the assistant's own ta
 ## Intended use and limits
 
 - Drafts and summaries for a person to read before anything is sent. It is a 135M-parameter model:
-  it can miss details, get names or numbers wrong{", and it knows nothing about your company's" + chr(10) + "  policies unless you give them (`assistant reply --kb`)" if m['task'] == 'support' else ''}.
+  it can miss details, get names or numbers wrong{kb_hint}.
 - Mail text is data: the assistant fences it and removes instructions aimed at an AI before the
   model sees them{', and training included messages carrying such instructions with honest targets' if injected else ''}.
 - English first{"; it also saw German tickets" if "tickets" in kinds else ""}.
@@ -66,7 +69,7 @@ Prompt version `{m['prompt_version']}`: prompts come from the assistant's own ta
 Licenses:
 
 {lic}
-{chr(10) + notes.strip() + chr(10) if notes.strip() else ''}
+{notes_block}
 ## Export
 
 `{m.get('adapter') or m.get('model')}` (sha256 `{m['sha256'][:16]}…`): top-1 next-token agreement with the

@@ -47,17 +47,13 @@ def eval_(config, overrides, against, with_adapter):
         distill eval configs/support.toml eval.judge=true eval.judge_examples=30
         distill eval configs/summarize.toml --adapter
     """
-    from dataclasses import replace
-    from pathlib import Path
-
     from assistant import registry
-    from assistant.merge import run_files
     from distill import evaluate as stage
 
     cfg = _load(config, overrides)
     extra = {}
     if with_adapter:
-        base, lora = stage.systems(replace(cfg, eval=replace(cfg.eval, merge="none"))).get("student", (None, None))
+        base, lora = stage.student_files(cfg) or (None, None)
         if not lora:
             raise click.ClickException("--adapter needs an exported LoRA adapter (export.kind=adapter)")
         extra["student-adapter"] = (base, lora)
@@ -65,11 +61,8 @@ def eval_(config, overrides, against, with_adapter):
         e = registry.all_models().get(name)
         if not e:
             raise click.ClickException(f"no installed model named {name!r}")
-        model, lora = e.path, e.lora_path
-        if lora and e.mergeable:  # as the assistant runs it, like the student row
-            kind = registry.merge_kind()
-            model, lora = (str(f) if f else None for f in run_files(Path(e.path), Path(lora), kind, e.name))
-        extra[name] = (model, lora)
+        # as the assistant runs it, like the student row
+        extra[name] = stage.as_run(e.path, e.lora_path, registry.merge_kind() if e.mergeable else None, e.name)
     out = stage.run(cfg, extra)
     click.echo((out / "report.md").read_text())
 

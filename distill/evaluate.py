@@ -68,25 +68,41 @@ def clean(task: str, text: str) -> str:
     return reply_task.clean(text)
 
 
-def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None) -> dict[str, tuple[str, str | None]]:
-    """name → (model GGUF, LoRA GGUF or None)."""
+def student_files(cfg: Config) -> tuple[str, str | None] | None:
+    """The exported student as (model GGUF, LoRA GGUF or None); None before `distill export`."""
     from distill.export import export_dir
+    from distill.student import resolve_base
+
+    exp = export_dir(cfg) / "export.json"
+    if not exp.exists():
+        return None
+    info = json.loads(exp.read_text())
+    f = str(export_dir(cfg) / info["file"])
+    return (str(resolve_base(cfg.train.base)), f) if info["kind"] == "adapter" else (f, None)
+
+
+def as_run(model: str, lora: str | None, kind: str | None, name: str) -> tuple[str, str | None]:
+    """(model, LoRA) as the assistant runs them: the adapter folded into a cached GGUF of `kind`
+    (assistant.merge.run_files), or left apart when `kind` is None or the merge fails."""
+    if not lora or not kind:
+        return model, lora
+    from assistant.merge import run_files
+
+    m, a = run_files(Path(model), Path(lora), kind, name)
+    return str(m), str(a) if a else None
+
+
+def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None) -> dict[str, tuple[str, str | None]]:
+    """name → (model GGUF, LoRA GGUF or None). The student runs as in the assistant (eval.merge)."""
     from distill.student import resolve_base
     from distill.teachers import ensure_teacher
 
-    base = str(resolve_base(cfg.train.base))
     out: dict[str, tuple[str, str | None]] = {}
-    exp = export_dir(cfg) / "export.json"
-    if "student" in cfg.eval.compare and exp.exists():
-        info = json.loads(exp.read_text())
-        f = str(export_dir(cfg) / info["file"])
-        out["student"] = (base, f) if info["kind"] == "adapter" else (f, None)
-        if info["kind"] == "adapter" and cfg.eval.merge != "none":
-            from assistant.merge import merged
-
-            out["student"] = (str(merged(Path(base), Path(f), cfg.eval.merge, cfg.name)), None)
+    student = student_files(cfg) if "student" in cfg.eval.compare else None
+    if student:
+        out["student"] = as_run(*student, None if cfg.eval.merge == "none" else cfg.eval.merge, cfg.name)
     if "base" in cfg.eval.compare:
-        out["base"] = (base, None)
+        out["base"] = (str(resolve_base(cfg.train.base)), None)
     if "teacher" in cfg.eval.compare and not cfg.teach.teacher.startswith("openai:"):
         out["teacher"] = (str(ensure_teacher(cfg.teach.teacher)), None)
     out.update(extra or {})

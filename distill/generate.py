@@ -3,9 +3,9 @@
     python -m distill.generate MODEL.gguf PROMPTS.jsonl OUT.jsonl [--lora ADAPTER.gguf]
 
 PROMPTS lines: {"id", "messages", "max_tokens"}, and "samples": N for a subject line made the way
-the assistant makes one (the consensus of the greedy line and N samples). OUT gets {"id", "output", "tokens", "seconds"} per
-line, appended and resumable; the last line printed is a JSON summary with decode tokens/s
-and peak RSS.
+the assistant makes one (the consensus of the greedy line and N samples). OUT gets {"id", "output",
+"tokens", "seconds"} per line, appended and resumable; the last line printed is a JSON summary with
+decode tokens/s and peak RSS.
 """
 
 from __future__ import annotations
