@@ -151,9 +151,11 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
             raise AssistantError(f"{path}: {first.error if isinstance(first, MailError) else 'empty message'}")
     chunks = None
     if kb:
-        from assistant.index import search_collection
+        from assistant.demo import resolve_collection
+        from assistant.index import Index
 
-        chunks = [h.text for h in search_collection(msg.subject + "\n" + msg.body, kb, k=4)]
+        idx = Index.open()
+        chunks = [h.text for h in idx.search(msg.subject + "\n" + msg.body, resolve_collection(kb, idx), k=4)]
     start = time.time()
     if as_json or edit:
         text = services.draft_reply(model, msg, chunks)

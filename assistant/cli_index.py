@@ -140,9 +140,11 @@ def search(query, collection, k, mode, batch, as_json):
         assistant search "refund for a damaged item" -C demo-kb -k 3 --json
         assistant search --batch queries.jsonl -C work > hits.jsonl
     """
+    from assistant.demo import resolve_collection
     from assistant.index import Index
 
     idx = Index.open()
+    collection = resolve_collection(collection, idx)
     if batch:
         for n, line in enumerate(batch, 1):
             if not line.strip():

@@ -24,10 +24,11 @@ def ensure_demo_kb(index=None) -> str:
 
 
 def resolve_collection(name: str, index=None) -> str:
-    """`default` on a fresh install (nothing indexed yet) means the demo knowledge base."""
+    """The collection to search for `name`: `demo-kb` is indexed on first use, and `default` on a
+    fresh install (nothing indexed yet) means the demo knowledge base."""
     from assistant.index import Index
 
     idx = index or Index.open()
-    if name == "default" and not any(c["name"] == "default" for c in idx.collections()):
+    if name == DEMO_KB or (name == "default" and not any(c["name"] == "default" for c in idx.collections())):
         return ensure_demo_kb(idx)
     return name

@@ -87,7 +87,11 @@ def read_file(path: Path) -> Iterator[Doc | DocError]:
             m = re.search(r"<title>(.*?)</title>", html, re.I | re.S)
             yield Doc(str(path), html_to_text(html), (m.group(1).strip() if m else path.stem)[:200])
         elif suffix == ".pdf":
+            import logging
+
             from pypdf import PdfReader
+
+            logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its warnings would print mid-progress; errors are listed
 
             text = "\n\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
             yield Doc(str(path), text, path.stem) if text.strip() else DocError(str(path), "PDF has no extractable text")

@@ -413,7 +413,3 @@ def snippet(text: str, query: str, width: int = 200) -> str:
     pos = min((flat.lower().find(w) for w in words if len(w) > 3 and w in flat.lower()), default=0)
     start = max(0, pos - width // 3)
     return ("…" if start else "") + flat[start : start + width] + ("…" if start + width < len(flat) else "")
-
-
-def search_collection(query: str, collection: str, k: int = 4) -> list[Hit]:
-    return Index.open().search(query, collection, k)

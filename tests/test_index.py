@@ -168,3 +168,14 @@ def test_query_vector_is_the_one_a_document_of_the_same_text_gets():
         got = emb.encode_query(q)
         assert got.dtype == np.float32 and got.shape == (384,)
         assert float(np.dot(ref, got)) > 0.9999 and abs(float(np.linalg.norm(got)) - 1) < 1e-5
+
+
+def test_demo_kb_is_indexed_on_first_use_by_name(tmp_path):
+    """`--kb demo-kb` / `-C demo-kb` on a fresh install: the built-in knowledge base, not an unknown name."""
+    from assistant.demo import DEMO_KB, resolve_collection
+
+    idx = Index.open(tmp_path / "fresh.db")
+    assert not idx.collections()
+    assert resolve_collection(DEMO_KB, idx) == DEMO_KB
+    assert idx.search("return a damaged item", DEMO_KB, 3)
+    assert resolve_collection("mine", idx) == "mine"  # any other name is left as it is
