@@ -102,6 +102,21 @@ def test_subject_line_is_the_consensus_of_greedy_and_sampled_lines():
     assert summary_of(model, [], "short") == "A short summary." and len(model.calls) == 1
 
 
+def test_summaries_keep_whole_sentences_and_short_ones_two():
+    from assistant.tasks.summarize import clean, sentences
+
+    assert sentences("Dr. Smith asks J. Doe for the Q3 numbers. He needs them by 5 p.m. Friday. Is that ok? Yes.") == [
+        "Dr. Smith asks J. Doe for the Q3 numbers.", "He needs them by 5 p.m. Friday.", "Is that ok?", "Yes."]
+    cut = "Anna asks Ben for the budget. Ben sends it on Monday. The email also gives a phone number, 713-222-"
+    assert clean(cut, "short") == "Anna asks Ben for the budget. Ben sends it on Monday."
+    assert clean(cut, "long") == "Anna asks Ben for the budget. Ben sends it on Monday."
+    assert clean("Anna asks Ben for the budget. Ben agrees. Carl objects.\n\nMore.", "short") == \
+        "Anna asks Ben for the budget. Ben agrees."
+    assert clean("One sentence cut off without a period", "short") == "One sentence cut off without a period"
+    assert clean("Points:\n- Anna needs the budget.\n- Ben sends it Monday. He also", "long") == \
+        "Points:\n- Anna needs the budget.\n- Ben sends it Monday."
+
+
 def test_cite_marks_the_sentences_a_passage_backs():
     from assistant.tasks.ask import cite
 

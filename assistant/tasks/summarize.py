@@ -95,9 +95,40 @@ def clean(output: str, length: str) -> str:
             lines = lines[1:]
         text = _LABEL.sub("", lines[0]).strip() if lines else ""
         text = collapse_repeats(text.strip("\"'*` ")).rstrip(".")
-    elif length == "short":  # one or two sentences: the first paragraph
-        text = text.split("\n\n")[0].strip()
+    elif length == "short":  # one or two sentences, asked for: the first two of the first paragraph
+        text = " ".join(_complete_sentences(text.split("\n\n")[0].strip())[:2])
+    else:
+        text = " ".join(_complete_sentences(text)) if "\n" not in text else _drop_cut_sentence(text)
     return text
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a summary: split after . ! ? before a capital (or a quote and a capital), but not after
+    a title, an initial or an abbreviation such as "Dr." or "e.g."."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.start() + len(m.group().rstrip())
+        before = text[start:m.start() + 1].rsplit(None, 1)[-1].rstrip(".!?").lower()
+        if before in _ABBREVIATIONS or (len(before) == 1 and before.isalpha()):
+            continue
+        out.append(text[start:end].strip())
+        start = m.end()
+    tail = text[start:].strip()
+    return out + [tail] if tail else out
+
+
+def _complete_sentences(text: str) -> list[str]:
+    """The sentences of `text` without a last one cut off by the token limit (unless it is all there is)."""
+    parts = sentences(text)
+    if len(parts) > 1 and not re.search(r"[.!?][\"')\]]*$", parts[-1]):
+        parts = parts[:-1]
+    return parts
+
+
+def _drop_cut_sentence(text: str) -> str:
+    """A multi-line summary (a list, paragraphs) loses only a last sentence cut off mid-way."""
+    kept = _complete_sentences(text)
+    return text[: text.rindex(kept[-1]) + len(kept[-1])] if kept else text
 
 
 def consensus(lines: list[str]) -> str:
@@ -135,4 +166,8 @@ def _lcs_f1(a: list[str], b: list[str]) -> float:
     return 2 * prev[-1] / (len(a) + len(b))
 
 
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-ZÄÖÜ])")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "inc", "ltd", "co", "corp", "vs", "e.g", "i.e",
+                  "etc", "no", "approx", "dept", "est", "fig", "mt", "z.b", "bzw", "ca", "nr", "u.s", "a.m", "p.m",
+                  "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _LABEL = re.compile(r"^(subject( line)?|summary|e-?mail)\s*:\s*", re.I)
