@@ -1,7 +1,7 @@
 """Stage 6, `distill install`: register the exported student with the assistant.
 
     distill install configs/summarize.toml --default            # into the data dir, default for its task
-    distill install configs/summarize.toml --to assets/summarize-smollm2-135m-v2   # ship it in the package
+    distill install configs/summarize.toml --to assets/summarize-smollm2-135m-v4   # ship it in the package
 
 Copies the exported GGUF (adapter or merged), the report card, then writes `manifest.json`
 last: base model and its sha256, adapter sha256, task, prompt version, data, teacher,
