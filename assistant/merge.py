@@ -92,11 +92,19 @@ def _matrix(t) -> np.ndarray:
     return dequantize(t.data, t.tensor_type).astype(np.float32).reshape(tuple(reversed([int(n) for n in t.shape])))
 
 
-def _digest(*files: Path) -> str:
+def _digest(base: Path, adapter: Path) -> str:
+    """A key for the merged build from the files' contents, not their paths: two checkouts of the same
+    student share one build instead of deleting each other's. The adapter (about 10 MB) is hashed
+    whole; the base (a packaged GGUF that never changes in place) by its size and first and last MiB."""
     h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    with open(base, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        h.update(str(size).encode() + f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        h.update(f.read())
+    with open(adapter, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
     return h.hexdigest()[:16]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def _argmax(model_path: Path, lora: Path | None, prompts: list[str]) -> np.ndarr
 
 
 @pytest.mark.slow
-def test_merged_student_matches_adapter_on_base():
+def test_merged_student_matches_adapter_on_base(tmp_path):
     from assistant.merge import merged
     from assistant.models import render_chat
     from assistant.tasks import summarize
@@ -37,6 +38,10 @@ def test_merged_student_matches_adapter_on_base():
     assert out.parent == paths.cache_dir() / "merged" and out.stat().st_size > 50e6
     stamp = out.stat().st_mtime_ns
     assert merged(base, adapter, "Q8_0", student.name) == out and out.stat().st_mtime_ns == stamp  # cached
+    copy = tmp_path / "elsewhere" / adapter.name  # another checkout of the same student: the same build
+    copy.parent.mkdir()
+    shutil.copyfile(adapter, copy)
+    assert merged(base, copy, "Q8_0", student.name) == out and out.stat().st_mtime_ns == stamp
 
     from assistant.gguf_check import read_header
 
