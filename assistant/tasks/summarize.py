@@ -96,39 +96,37 @@ def clean(output: str, length: str) -> str:
         text = _LABEL.sub("", lines[0]).strip() if lines else ""
         text = collapse_repeats(text.strip("\"'*` ")).rstrip(".")
     elif length == "short":  # one or two sentences, asked for: the first two of the first paragraph
-        text = " ".join(_complete_sentences(text.split("\n\n")[0].strip())[:2])
-    else:
-        text = " ".join(_complete_sentences(text)) if "\n" not in text else _drop_cut_sentence(text)
+        para = text.split("\n\n")[0].strip()
+        text = " ".join(para[a:b].strip() for a, b in _complete_spans(para)[:2])
+    else:  # a paragraph or a list, as written, up to the end of its last whole sentence
+        spans = _complete_spans(text)
+        text = text[: spans[-1][1]] if spans else text
     return text
 
 
 def sentences(text: str) -> list[str]:
     """Sentences of a summary: split after . ! ? before a capital (or a quote and a capital), but not after
     a title, an initial or an abbreviation such as "Dr." or "e.g."."""
+    return [text[a:b].strip() for a, b in _sentence_spans(text)]
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
     out, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        end = m.start() + len(m.group().rstrip())
         before = text[start:m.start() + 1].rsplit(None, 1)[-1].rstrip(".!?").lower()
         if before in _ABBREVIATIONS or (len(before) == 1 and before.isalpha()):
             continue
-        out.append(text[start:end].strip())
+        out.append((start, m.start() + len(m.group().rstrip())))
         start = m.end()
-    tail = text[start:].strip()
-    return out + [tail] if tail else out
+    return out + [(start, len(text))] if text[start:].strip() else out
 
 
-def _complete_sentences(text: str) -> list[str]:
+def _complete_spans(text: str) -> list[tuple[int, int]]:
     """The sentences of `text` without a last one cut off by the token limit (unless it is all there is)."""
-    parts = sentences(text)
-    if len(parts) > 1 and not re.search(r"[.!?][\"')\]]*$", parts[-1]):
-        parts = parts[:-1]
-    return parts
-
-
-def _drop_cut_sentence(text: str) -> str:
-    """A multi-line summary (a list, paragraphs) loses only a last sentence cut off mid-way."""
-    kept = _complete_sentences(text)
-    return text[: text.rindex(kept[-1]) + len(kept[-1])] if kept else text
+    spans = _sentence_spans(text)
+    if len(spans) > 1 and not re.search(r"[.!?][\"')\]]*\s*$", text[slice(*spans[-1])]):
+        spans = spans[:-1]
+    return spans
 
 
 def consensus(lines: list[str]) -> str:
