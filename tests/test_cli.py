@@ -115,6 +115,9 @@ def test_summaries_keep_whole_sentences_and_short_ones_two():
     assert clean("One sentence cut off without a period", "short") == "One sentence cut off without a period"
     assert clean("Points:\n- Anna needs the budget.\n- Ben sends it Monday. He also", "long") == \
         "Points:\n- Anna needs the budget.\n- Ben sends it Monday."
+    loop = "Jim asks for a quote. Jim gets it. Jim asks about the rink. Jim gets it! Jim asks about the rink. Jim"
+    assert clean(loop, "long") == "Jim asks for a quote. Jim gets it. Jim asks about the rink."
+    assert clean("Ben agrees. Ben agrees. Carl objects.", "short") == "Ben agrees."
 
 
 def test_cite_marks_the_sentences_a_passage_backs():

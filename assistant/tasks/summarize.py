@@ -97,11 +97,23 @@ def clean(output: str, length: str) -> str:
         text = collapse_repeats(text.strip("\"'*` ")).rstrip(".")
     elif length == "short":  # one or two sentences, asked for: the first two of the first paragraph
         para = text.split("\n\n")[0].strip()
-        text = " ".join(para[a:b].strip() for a, b in _complete_spans(para)[:2])
+        text = " ".join(para[a:b].strip() for a, b in _unrepeated(para, _complete_spans(para))[:2])
     else:  # a paragraph or a list, as written, up to the end of its last whole sentence
-        spans = _complete_spans(text)
+        spans = _unrepeated(text, _complete_spans(text))
         text = text[: spans[-1][1]] if spans else text
     return text
+
+
+def _unrepeated(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans before the first sentence that says an earlier one again: a small model that
+    repeats itself has run out of things to say, and what follows is the loop."""
+    seen = set()
+    for i, (a, b) in enumerate(spans):
+        key = " ".join(re.findall(r"\w+", text[a:b].lower()))
+        if key in seen:
+            return spans[:i]
+        seen.add(key)
+    return spans
 
 
 def sentences(text: str) -> list[str]:
