@@ -5,7 +5,7 @@
 The reading file has one line per pair: {"id", "student_wins": 1 | 0.5 | 0, "note"}, written by
 reading the request and both answers (bench/judge_check/). The judge's verdicts come from the
 rubric scores `distill eval` cached for the student and the other system. Prints a table and
-writes bench/results/judge-<other>.json.
+writes bench/results/judge-<reading file name>.json.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> None:
         {"measure": "student win rate, reader", "value": round(100 * sum(a for a, _ in pairs) / max(1, len(pairs)), 1)},
         {"measure": "student win rate, judge (same pairs)", "value": round(100 * sum(b for _, b in pairs) / max(1, len(pairs)), 1)},
     ]
-    report(f"judge-{other}", rows, {"config": config, "reading": str(reading)})
+    report(f"judge-{reading.stem}", rows, {"config": config, "reading": str(reading)})
 
 
 if __name__ == "__main__":

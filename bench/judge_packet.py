@@ -1,0 +1,62 @@
+"""A blind reading packet: pairs of answers to read without knowing which system wrote which.
+
+    python bench/judge_packet.py packet configs/summarize.toml teacher summarize-long 20 > packet.md
+    # read packet.md; write one line per pair to verdicts.jsonl: {"pair": 3, "better": "A" | "B" | "tie", "note": "..."}
+    python bench/judge_packet.py unblind configs/summarize.toml teacher summarize-long 20 verdicts.jsonl \\
+        > bench/judge_check/summarize-student-vs-teacher.jsonl
+    python bench/judge_agreement.py configs/summarize.toml bench/judge_check/summarize-student-vs-teacher.jsonl teacher
+
+The answers are the ones `distill eval` judged (its cached rubric scores), so the reading and the
+judge see the same text. Which side is the student is drawn per pair from its id, the same way in
+both commands; the packet never names the systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+
+def pairs(config: str, other: str, task: str, n: int) -> list[tuple[dict, str, str, bool]]:
+    """[(eval item, answer A, answer B, the student is A)] for the first n items of one task."""
+    from distill.config import load_config
+    from distill.evaluate import eval_dir, items
+
+    cfg = load_config(config)
+    out = {name: {d["id"]: d["output"] for d in map(json.loads, open(eval_dir(cfg) / f"rubric-{name}.jsonl"))}
+           for name in ("student", other)}
+    rows = [ex for ex in items(cfg) if ex.get("task") == task and ex["id"] in out["student"] and ex["id"] in out[other]]
+    result = []
+    for ex in rows[:n]:
+        student_first = hashlib.sha1(ex["id"].encode()).digest()[0] % 2 == 0
+        s, o = out["student"][ex["id"]], out[other][ex["id"]]
+        result.append((ex, *((s, o) if student_first else (o, s)), student_first))
+    return result
+
+
+def main() -> None:
+    from distill.evaluate import _asked_for, _judge_input
+
+    command, config, other, task, n = sys.argv[1:6]
+    chosen = pairs(config, other, task, int(n))
+    if command == "packet":
+        for i, (ex, a, b, _) in enumerate(chosen, 1):
+            print(f"## Pair {i}\n\n{_asked_for(task)}\n```\n{_judge_input(ex)[:2500]}\n```\n\n**A:** {a or '(empty)'}\n\n"
+                  f"**B:** {b or '(empty)'}\n")
+    elif command == "unblind":
+        verdicts = {v["pair"]: v for v in map(json.loads, open(sys.argv[6]))}
+        for i, (ex, _, _, student_first) in enumerate(chosen, 1):
+            v = verdicts.get(i)
+            if v is None:
+                print(f"pair {i}: no verdict", file=sys.stderr)
+                continue
+            wins = {"tie": 0.5, "A": 1.0 if student_first else 0.0, "B": 0.0 if student_first else 1.0}[v["better"]]
+            print(json.dumps({"id": ex["id"], "student_wins": wins, "student_was": "A" if student_first else "B",
+                              "note": v.get("note", "")}))
+    else:
+        sys.exit(f"unknown command {command!r}: packet or unblind")
+
+
+if __name__ == "__main__":
+    main()
