@@ -36,7 +36,10 @@ RUBRIC = {  # yes/no questions; an answer's score is the judge's mean P(Yes)
         "Is everything in the summary supported by the email?",
         "Is the summary clear and in the asked-for format?")),
 }
-MARGIN = 0.03  # score differences below this are ties
+# Score differences at or below this are ties. 0: the sign of any difference decides. Against a blind
+# reading of 140 answer pairs (bench/judge_check/*-blind*, summarize-v4-*) it gave the same verdict on 104;
+# with 0.03 it called most pairs ties and gave the same verdict on 60.
+MARGIN = 0.0
 
 
 def eval_dir(cfg: Config) -> Path:
@@ -161,7 +164,7 @@ def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: st
 
     Each answer is scored on its own by a rubric of yes/no questions, read from the judge's
     next-token probabilities of "Yes" and "No"; a wins when its mean P(Yes) beats b's by more
-    than MARGIN. A pairwise "which is better, A or B?" does not work with a small judge: the
+    than MARGIN (0: any difference). A pairwise "which is better, A or B?" does not work with a small judge: the
     1.5B teacher answered "A" 29 times in 29, and its A/B probabilities moved with the position
     (0.59 for whichever came first), not with the answers. Scores are cached per answer.
     """
