@@ -6,6 +6,9 @@
         > bench/judge_check/summarize-student-vs-teacher.jsonl
     python bench/judge_agreement.py configs/summarize.toml bench/judge_check/summarize-student-vs-teacher.jsonl teacher
 
+Add --flip to both commands for the same pairs with each pair's sides swapped: reading both orders
+shows how much the reader favours a position.
+
 The answers are the ones `distill eval` judged (its cached rubric scores), so the reading and the
 judge see the same text. Which side is the student is drawn per pair from its id, the same way in
 both commands; the packet never names the systems.
@@ -18,7 +21,7 @@ import json
 import sys
 
 
-def pairs(config: str, other: str, task: str, n: int) -> list[tuple[dict, str, str, bool]]:
+def pairs(config: str, other: str, task: str, n: int, flip: bool = False) -> list[tuple[dict, str, str, bool]]:
     """[(eval item, answer A, answer B, the student is A)] for the first n items of one task."""
     from distill.config import load_config
     from distill.evaluate import eval_dir, items
@@ -29,7 +32,7 @@ def pairs(config: str, other: str, task: str, n: int) -> list[tuple[dict, str, s
     rows = [ex for ex in items(cfg) if ex.get("task") == task and ex["id"] in out["student"] and ex["id"] in out[other]]
     result = []
     for ex in rows[:n]:
-        student_first = hashlib.sha1(ex["id"].encode()).digest()[0] % 2 == 0
+        student_first = (hashlib.sha1(ex["id"].encode()).digest()[0] % 2 == 0) != flip
         s, o = out["student"][ex["id"]], out[other][ex["id"]]
         result.append((ex, *((s, o) if student_first else (o, s)), student_first))
     return result
@@ -38,14 +41,16 @@ def pairs(config: str, other: str, task: str, n: int) -> list[tuple[dict, str, s
 def main() -> None:
     from distill.evaluate import _asked_for, _judge_input
 
-    command, config, other, task, n = sys.argv[1:6]
-    chosen = pairs(config, other, task, int(n))
+    flip = "--flip" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--flip"]
+    command, config, other, task, n = args[:5]
+    chosen = pairs(config, other, task, int(n), flip)
     if command == "packet":
         for i, (ex, a, b, _) in enumerate(chosen, 1):
             print(f"## Pair {i}\n\n{_asked_for(task)}\n```\n{_judge_input(ex)[:2500]}\n```\n\n**A:** {a or '(empty)'}\n\n"
                   f"**B:** {b or '(empty)'}\n")
     elif command == "unblind":
-        verdicts = {v["pair"]: v for v in map(json.loads, open(sys.argv[6]))}
+        verdicts = {v["pair"]: v for v in map(json.loads, open(args[5]))}
         for i, (ex, _, _, student_first) in enumerate(chosen, 1):
             v = verdicts.get(i)
             if v is None:
