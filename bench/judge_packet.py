@@ -6,12 +6,14 @@
         > bench/judge_check/summarize-student-vs-teacher.jsonl
     python bench/judge_agreement.py configs/summarize.toml bench/judge_check/summarize-student-vs-teacher.jsonl teacher
 
-Add --flip to both commands for the same pairs with each pair's sides swapped: reading both orders
-shows how much the reader favours a position.
+Add --flip to both commands for the same pairs with each pair's sides swapped (write the result to
+a `-flipped.jsonl` file): reading both orders shows how much the reader favours a position.
 
 The answers are the ones `distill eval` judged (its cached rubric scores), so the reading and the
-judge see the same text. Which side is the student is drawn per pair from its id, the same way in
-both commands; the packet never names the systems.
+judge see the same text; unblind before the next `distill eval` of that config, which may change
+them. Which side is the student is drawn per pair from its id, the same way in both commands; the
+packet never names the systems. The student's answer sits on the same side in its vs-teacher and
+vs-base packets, so give each packet its own reader.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def main() -> None:
 
     flip = "--flip" in sys.argv
     args = [a for a in sys.argv[1:] if a != "--flip"]
+    if len(args) < (6 if args[:1] == ["unblind"] else 5):
+        sys.exit(__doc__)
     command, config, other, task, n = args[:5]
     chosen = pairs(config, other, task, int(n), flip)
     if command == "packet":
@@ -50,13 +54,17 @@ def main() -> None:
             print(f"## Pair {i}\n\n{_asked_for(task)}\n```\n{_judge_input(ex)[:2500]}\n```\n\n**A:** {a or '(empty)'}\n\n"
                   f"**B:** {b or '(empty)'}\n")
     elif command == "unblind":
-        verdicts = {v["pair"]: v for v in map(json.loads, open(args[5]))}
+        verdicts = {int(v["pair"]): v for v in map(json.loads, open(args[5]))}
         for i, (ex, _, _, student_first) in enumerate(chosen, 1):
             v = verdicts.get(i)
             if v is None:
                 print(f"pair {i}: no verdict", file=sys.stderr)
                 continue
-            wins = {"tie": 0.5, "A": 1.0 if student_first else 0.0, "B": 0.0 if student_first else 1.0}[v["better"]]
+            better = str(v.get("better", "")).strip().upper()
+            if better not in ("A", "B", "TIE"):
+                print(f"pair {i}: 'better' must be A, B or tie, not {v.get('better')!r}", file=sys.stderr)
+                continue
+            wins = {"TIE": 0.5, "A": 1.0 if student_first else 0.0, "B": 0.0 if student_first else 1.0}[better]
             print(json.dumps({"id": ex["id"], "student_wins": wins, "student_was": "A" if student_first else "B",
                               "note": v.get("note", "")}))
     else:

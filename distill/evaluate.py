@@ -37,8 +37,8 @@ RUBRIC = {  # yes/no questions; an answer's score is the judge's mean P(Yes)
         "Is the summary clear and in the asked-for format?")),
 }
 # Score differences at or below this are ties. 0: the sign of any difference decides. Against a blind
-# reading of 140 answer pairs (bench/judge_check/*-blind*, summarize-v4-*) it gave the same verdict on 104;
-# with 0.03 it called most pairs ties and gave the same verdict on 60.
+# reading of 140 answer pairs (bench/judge_check/support-v3-*-blind.jsonl and summarize-v4-*-{teacher,base}.jsonl)
+# it gave the same verdict on 104; with 0.03 it called most pairs ties and gave the same verdict on 60.
 MARGIN = 0.0
 
 
