@@ -20,18 +20,16 @@ from common import report  # noqa: E402
 
 def main() -> None:
     from distill.config import load_config
-    from distill.evaluate import MARGIN, eval_dir
+    from distill.evaluate import cached_rubric, verdict
 
     config, reading, other = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     cfg = load_config(config)
-    score = {n: {d["id"]: d["score"] for d in map(json.loads, open(eval_dir(cfg) / f"rubric-{n}.jsonl"))}
-             for n in ("student", other)}
+    score = {n: {i: d["score"] for i, d in cached_rubric(cfg, n).items()} for n in ("student", other)}
     mine = [json.loads(l) for l in open(reading)]
     pairs = []
     for m in mine:
         if m["id"] in score["student"] and m["id"] in score[other]:
-            d = score["student"][m["id"]] - score[other][m["id"]]
-            pairs.append((m["student_wins"], 1.0 if d > MARGIN else 0.0 if d < -MARGIN else 0.5))
+            pairs.append((m["student_wins"], verdict(score["student"][m["id"]] - score[other][m["id"]])))
     exact = sum(a == b for a, b in pairs)
     decided = [(a, b) for a, b in pairs if a != 0.5 and b != 0.5]
     rows = [

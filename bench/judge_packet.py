@@ -26,11 +26,10 @@ import sys
 def pairs(config: str, other: str, task: str, n: int, flip: bool = False) -> list[tuple[dict, str, str, bool]]:
     """[(eval item, answer A, answer B, the student is A)] for the first n items of one task."""
     from distill.config import load_config
-    from distill.evaluate import eval_dir, items
+    from distill.evaluate import cached_rubric, items
 
     cfg = load_config(config)
-    out = {name: {d["id"]: d["output"] for d in map(json.loads, open(eval_dir(cfg) / f"rubric-{name}.jsonl"))}
-           for name in ("student", other)}
+    out = {name: {i: d["output"] for i, d in cached_rubric(cfg, name).items()} for name in ("student", other)}
     rows = [ex for ex in items(cfg) if ex.get("task") == task and ex["id"] in out["student"] and ex["id"] in out[other]]
     result = []
     for ex in rows[:n]:

@@ -169,14 +169,21 @@ def judge(cfg: Config, rows: list[dict], outputs: dict[str, dict], a: str, b: st
     (0.59 for whichever came first), not with the answers. Scores are cached per answer.
     """
     scores = {name: rubric_scores(cfg, rows[:n], outputs, name) for name in (a, b)}
-    wins = []
-    for ex in rows[:n]:
-        d = scores[a][ex["id"]]["score"] - scores[b][ex["id"]]["score"]
-        wins.append(1.0 if d > MARGIN else 0.0 if d < -MARGIN else 0.5)
+    wins = [verdict(scores[a][ex["id"]]["score"] - scores[b][ex["id"]]["score"]) for ex in rows[:n]]
     return {"win_rate": round(100 * sum(wins) / max(1, len(wins)), 1), "items": len(wins),
             "wins": wins.count(1.0), "ties": wins.count(0.5), "losses": wins.count(0.0),
             f"mean_score_{a}": round(sum(scores[a][ex["id"]]["score"] for ex in rows[:n]) / max(1, len(wins)), 3),
             f"mean_score_{b}": round(sum(scores[b][ex["id"]]["score"] for ex in rows[:n]) / max(1, len(wins)), 3)}
+
+
+def verdict(difference: float) -> float:
+    """1 (win), 0.5 (tie) or 0 (loss) for a rubric score minus the other system's."""
+    return 1.0 if difference > MARGIN else 0.0 if difference < -MARGIN else 0.5
+
+
+def cached_rubric(cfg: Config, name: str) -> dict[str, dict]:
+    """{id: {"output", "score", "answers"}} as last judged for one system (bench scripts read these)."""
+    return {d["id"]: d for d in map(json.loads, open(eval_dir(cfg) / f"rubric-{name}.jsonl"))}
 
 
 def rubric_scores(cfg: Config, rows: list[dict], outputs: dict[str, dict], name: str) -> dict[str, dict]:

@@ -46,7 +46,6 @@ def main() -> None:
     model = LlamaCppModel(args.name or Path(args.model).stem, Path(args.model), Path(args.lora) if args.lora else None)
     done = load_done(Path(args.out))
     llm = model.load()
-    gen_tokens = gen_seconds = 0.0
     with open(args.out, "a") as f:
         for line in open(args.prompts):
             p = json.loads(line)
@@ -63,8 +62,6 @@ def main() -> None:
             f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3),
                                 **({"samples": samples} if samples else {})}) + "\n")
             f.flush()
-            gen_tokens += n
-            gen_seconds += dt
     print(json.dumps({"decode_tok_s": round(decode_speed(llm), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}))
 
 
