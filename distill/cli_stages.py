@@ -1,4 +1,4 @@
-"""`distill train`, `eval`, `export`, `install` and `run` (registered on the main group)."""
+"""`distill train`, `answers`, `eval`, `export`, `install` and `run` (registered on the main group)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,37 @@ def eval_(config, overrides, against, with_adapter):
         extra[name] = stage.as_run(e.path, e.lora_path, registry.merge_kind() if e.mergeable else None, e.name)
     out = stage.run(cfg, extra)
     click.echo((out / "report.md").read_text())
+
+
+@cli.command()
+@_config_arg
+@_overrides
+@click.option("--model", required=True, help="An installed model (name, run as the assistant runs it) or a .gguf file.")
+@click.option("--lora", type=click.Path(exists=True, dir_okay=False), help="A LoRA adapter GGUF for a --model file.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write {id, output} lines (.jsonl.gz).")
+@click.option("--task", "tasks", multiple=True, help="Only these tasks (e.g. summarize-short); default: every teacher task.")
+@click.option("--json", "as_json", is_flag=True)
+def answers(config, overrides, model, lora, out, tasks, as_json):
+    """A model's own answers to the training prompts the teacher answered (for self-play DPO).
+
+    Point `train.rejected` at the output and `train.init` at the model's adapter: the next
+    student learns to prefer the teacher's answer over its own.
+
+    Example usage:
+
+    \b
+        distill answers configs/summarize.toml --model summarize-smollm2-135m-v4 --task summarize-short \\
+            --task summarize-long --out data/summarize-student-v4.jsonl.gz
+    """
+    import json
+    from pathlib import Path
+
+    from distill import answers as stage
+
+    cfg = _load(config, overrides)
+    res = stage.run(cfg, model, Path(out), lora, tasks)
+    click.echo(json.dumps(res) if as_json else
+               f"{res['answers']} answers by {res['model']} → {res['out']} ({res['failed']} failed; {res['decode_tok_s']} tok/s)")
 
 
 @cli.command()

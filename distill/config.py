@@ -81,13 +81,26 @@ class TrainConfig:
     kd: str = field(default="none", metadata={"help": "none | forward_kl | reverse_kl | jsd"})
     kd_weight: float = field(default=0.5, metadata={"help": "share of the KD loss mixed with the SFT loss"})
     threads: int = 0
-    dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) pairs; 0 = off"})
+    dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) "
+                                         "pairs and train.rejected pairs, against the model training starts from; 0 = off"})
     dpo_beta: float = 0.1
+    dpo_pairs: int = field(default=1, metadata={"help": "preference pairs per micro-batch, drawn in a seeded order"})
+    rejected: tuple[str, ...] = field(default=(), metadata={"help": "JSONL(.gz) files of {id, output}: a model's own "
+                                      "answers to training prompts, the rejected side of DPO pairs against the target "
+                                      "(self-play, as SPIN); used when dpo_weight > 0"})
+    init: str = field(default="", metadata={"help": "start the LoRA from this adapter (a student's adapter.gguf or a "
+                                             "peft folder) instead of zeros; its rank and alpha replace lora_r/lora_alpha"})
     autocast: str = field(default="bf16", metadata={"help": "bf16 (about 1.45x faster on CPUs with AVX512-BF16) or none"})
     keep: str = field(default="best", metadata={"help": "weights to export: best (lowest held-out loss) or last; last "
                                                 "when the held-out references differ in style from the targets"})
 
     def __post_init__(self):
+        if isinstance(self.rejected, str):  # `train.rejected=own.jsonl.gz` on the command line
+            object.__setattr__(self, "rejected", (self.rejected,))
+        if self.rejected and self.dpo_weight <= 0:
+            raise ValueError("train.rejected gives DPO pairs: set train.dpo_weight > 0 (e.g. 1.0) to use them")
+        if self.dpo_pairs < 1:
+            raise ValueError(f"train.dpo_pairs must be at least 1, not {self.dpo_pairs}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"train.keep must be best or last, not {self.keep!r}")
         if self.method not in ("lora", "full"):

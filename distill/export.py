@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ from distill.config import Config
 def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     """HF rotary layout → GGUF (llama.cpp) layout for q/k rows."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def unpermute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+    """GGUF (llama.cpp) layout → HF rotary layout for q/k rows: the inverse of `permute_rows`."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def _gguf_name(hf_name: str, config) -> str:
@@ -79,6 +85,39 @@ def write_adapter(peft_dir: Path, base_config, out: Path) -> Path:
         writer.add_tensor(name + ".lora_b", np.ascontiguousarray(b).astype(np.float16))
     write_gguf(writer)
     return out
+
+
+def read_adapter(path: Path, peft_model) -> tuple[dict, float, int]:
+    """A GGUF LoRA adapter (e.g. a shipped student's) → (peft parameter name → tensor, alpha, rank),
+    to start training from it: the inverse of `write_adapter`."""
+    import gguf
+    import torch
+
+    reader = gguf.GGUFReader(str(path))
+    field = reader.fields.get("adapter.lora.alpha")
+    if reader.fields.get("adapter.type") is None or field is None:
+        raise ValueError(f"{path}: not a LoRA adapter GGUF (no adapter.type / adapter.lora.alpha)")
+    stored = {t.name: np.asarray(t.data, dtype=np.float32).reshape(tuple(reversed([int(n) for n in t.shape])))
+              for t in reader.tensors}
+    config = peft_model.get_base_model().config
+    out, rank = {}, 0
+    for name, _ in peft_model.named_parameters():
+        if ".lora_A." not in name:
+            continue
+        hf = re.sub(r"\.lora_A\.[^.]+\.weight$", ".weight", name.replace("base_model.model.", "", 1))
+        key = _gguf_name(hf, config)
+        if key + ".lora_a" not in stored:
+            raise ValueError(f"{path}: no {key}.lora_a for {hf}")
+        a, b = stored.pop(key + ".lora_a"), stored.pop(key + ".lora_b")
+        heads = _heads(config, hf)
+        if heads:
+            b = unpermute_rows(b, heads)
+        out[name] = torch.from_numpy(np.ascontiguousarray(a))
+        out[name.replace(".lora_A.", ".lora_B.")] = torch.from_numpy(np.ascontiguousarray(b))
+        rank = a.shape[0]
+    if stored:
+        raise ValueError(f"{path}: {len(stored)} adapter tensors match no LoRA module of the student (e.g. {next(iter(stored))})")
+    return out, float(field.contents()), rank
 
 
 def write_merged(model, source_gguf: Path, out: Path) -> Path:

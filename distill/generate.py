@@ -4,7 +4,7 @@
 
 PROMPTS lines: {"id", "messages", "max_tokens"}, and "samples": N for a subject line made the way
 the assistant makes one (the consensus of the greedy line and N samples). OUT gets {"id", "output",
-"tokens", "seconds"} per line, appended and resumable; the last line printed is a JSON summary with
+"tokens", "seconds"} per line (an empty output and "error" for a prompt longer than the model's context), appended and resumable; the last line printed is a JSON summary with
 decode tokens/s and peak RSS.
 """
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--name", default="")
     args = ap.parse_args()
 
-    from assistant.models import LlamaCppModel
+    from assistant.models import LlamaCppModel, PromptTooLong
     from assistant.services import summary_of
     from distill.teach import load_done
 
@@ -53,10 +54,17 @@ def main() -> None:
             if p["id"] in done and done[p["id"]].get("samples", 0) == samples:  # else asked anew: the later line wins
                 continue
             t0 = time.time()
-            if samples:  # a subject line as the assistant makes it: the consensus of greedy and sampled lines
-                text = summary_of(model, p["messages"], "line", samples)
-            else:
-                text = "".join(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256))).strip()
+            try:
+                if samples:  # a subject line as the assistant makes it: the consensus of greedy and sampled lines
+                    text = summary_of(model, p["messages"], "line", samples)
+                else:
+                    text = "".join(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256))).strip()
+            except PromptTooLong as e:  # an empty answer, and the rest goes on
+                print(f"{args.prompts}: {p['id']}: {e}", file=sys.stderr)
+                f.write(json.dumps({"id": p["id"], "output": "", "tokens": 0, "seconds": 0.0, "error": str(e),
+                                    **({"samples": samples} if samples else {})}) + "\n")
+                f.flush()
+                continue
             dt = time.time() - t0
             n = len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
             f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3),

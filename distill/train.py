@@ -42,13 +42,33 @@ def _first(ref):
     return ref[0] if isinstance(ref, list) else ref
 
 
-def preference_pairs(cfg: Config) -> list[tuple[dict, str, str]]:
-    """(example, chosen, rejected): the user's final text over the model's draft, where they differ."""
-    out = []
+def preference_pairs(cfg: Config, targets: dict[str, str] | None = None) -> list[tuple[dict, str, str]]:
+    """(example, chosen, rejected): the user's final text over the model's draft, where they differ;
+    and, for each answer in `train.rejected` files, the example's training target over that answer."""
+    from distill.teach import read_pregenerated
+
+    files = [cfg.resolve(p) for p in cfg.train.rejected]
+    for f in files:
+        if not f.exists():
+            raise ValueError(f"train.rejected: {f} does not exist (write it with `distill answers`)")
+    rejected = {r["id"]: r["output"] for r in read_pregenerated(files) if r.get("output")}
+    out, matched = [], 0
     for ex in read_examples(examples_path(cfg)):
+        if ex["split"] != "train":
+            continue
         draft, final = (ex.get("meta") or {}).get("draft", ""), _first(ex["reference"])
-        if ex["split"] == "train" and draft and final and draft.strip() != final.strip():
+        if ex["id"] in rejected and targets and ex["id"] in targets:
+            draft, final = rejected[ex["id"]], targets[ex["id"]]
+            matched += 1
+            if ex["task"].startswith("summarize"):  # judged as the assistant shows it
+                from assistant.tasks.summarize import clean
+
+                draft = clean(draft, ex["task"].rpartition("-")[2])
+        if draft and final and draft.strip() != final.strip():
             out.append((ex, final, draft))
+    if files and not matched:
+        raise ValueError(f"train.rejected: no answer in {', '.join(map(str, files))} belongs to a training example "
+                         "with a target (write them with `distill answers` on this config's data)")
     return out
 
 
@@ -60,18 +80,37 @@ def answer_logp(model, item: Item) -> torch.Tensor:
     return torch.log_softmax(logits, -1).gather(-1, ids[0, keep + 1].unsqueeze(-1)).sum()
 
 
-def dpo_loss(core, chosen: Item, rejected: Item, beta: float) -> torch.Tensor:
-    """DPO with the base (adapter switched off) as the reference model."""
-    with torch.no_grad(), core.disable_adapter():
-        ref_c, ref_r = answer_logp(core, chosen), answer_logp(core, rejected)
+def dpo_loss(core, chosen: Item, rejected: Item, beta: float, ref: tuple[float, float] | None = None) -> torch.Tensor:
+    """DPO against a reference model: `ref` = its answer log-probs (chosen, rejected), computed once by
+    `reference_logps` with the weights training starts from; without it, the base (adapter switched off)."""
+    if ref is None:
+        with torch.no_grad(), core.disable_adapter():
+            ref = float(answer_logp(core, chosen)), float(answer_logp(core, rejected))
     pc, pr = answer_logp(core, chosen), answer_logp(core, rejected)
-    return -torch.nn.functional.logsigmoid(beta * ((pc - ref_c) - (pr - ref_r)))
+    return -torch.nn.functional.logsigmoid(beta * ((pc - ref[0]) - (pr - ref[1])))
+
+
+def reference_logps(model, prefs: list[tuple[Item, Item]], show: bool = True) -> list[tuple[float, float]]:
+    """Answer log-probs of each (chosen, rejected) pair under the model as it is now: the DPO reference.
+
+    Computed before training (and again before a resume, from the same starting weights), so the
+    reference is the model training starts from: the base for a fresh LoRA, the previous student
+    with `train.init` (as SPIN), the whole model for full fine-tuning."""
+    from tqdm import tqdm
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = [(float(answer_logp(model, c)), float(answer_logp(model, r)))
+               for c, r in tqdm(prefs, desc="dpo reference", file=sys.stderr, disable=not show, dynamic_ncols=True)]
+    model.train(was_training)
+    return out
 
 
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
     """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
     done = load_done(teacher_file(cfg))
-    train, val = [], []
+    train, val, missing = [], [], 0
     for ex in read_examples(examples_path(cfg)):
         if ex["split"] == "val":
             if _first(ex["reference"]):
@@ -81,6 +120,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             target, topk = _first(ex["reference"]), None
         else:
             rec = done.get(ex["id"])
+            missing += rec is None
             if not rec or not rec.get("ok"):
                 continue
             target, topk = rec["output"], rec.get("topk")
@@ -90,6 +130,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                 target = clean(target, ex["task"].rpartition("-")[2])
         copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
         train += [(ex, target, topk)] * copies
+    if missing:  # silently training on the rest would make a different student than the config says
+        print(f"train: {missing} examples wait for the teacher's answer and are left out: run `distill teach` first",
+              file=sys.stderr)
     return train, val
 
 
@@ -221,6 +264,40 @@ def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
     return sft, sft
 
 
+def lora_model(model, cfg: Config):
+    """The student with LoRA on attention and MLP, zero-initialized or started from `train.init`."""
+    from peft import LoraConfig, get_peft_model
+
+    t = cfg.train
+    r, alpha, init = t.lora_r, t.lora_alpha, None
+    if t.init:
+        src = cfg.resolve(t.init)
+        if src.is_dir():
+            from safetensors.torch import load_file
+
+            meta = json.loads((src / "adapter_config.json").read_text())
+            r, alpha = meta["r"], meta["lora_alpha"]
+            init = {k.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight", ".lora_B.default.weight"): v
+                    for k, v in load_file(str(src / "adapter_model.safetensors")).items()}
+        else:
+            from distill.export import read_adapter
+
+            probe = get_peft_model(model, LoraConfig(r=1, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+            init, alpha, r = read_adapter(src, probe)
+            model = probe.unload()
+    model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=t.lora_dropout,
+                                             target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    if init is not None:
+        named = dict(model.named_parameters())
+        missing = [k for k in named if "lora_" in k and k not in init]
+        if missing:
+            raise ValueError(f"{t.init}: no weights for {len(missing)} LoRA tensors (e.g. {missing[0]})")
+        with torch.no_grad():
+            for k, v in init.items():
+                named[k].copy_(v.to(named[k].dtype))
+    return model
+
+
 def lr_at(step: int, cfg) -> float:
     t = cfg.train
     if step < t.warmup_steps:
@@ -309,26 +386,29 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     val_rows = pack(val_items, t.batch_tokens, 0, t.max_len)
     prefs = []
     if t.dpo_weight > 0:
-        if t.method != "lora":
-            raise ValueError("train.dpo_weight needs train.method=lora (the base without the adapter is the reference)")
-        for ex, chosen, rejected in preference_pairs(cfg):
+        if world > 1:
+            raise ValueError("train.dpo_weight runs in one process: its pairs are not split across DDP ranks")
+        targets = {ex["id"]: target for ex, target, _ in train_pairs}
+        for ex, chosen, rejected in preference_pairs(cfg, targets):
             c, r = encode(tok, template, ex, chosen, None, t.max_len), encode(tok, template, ex, rejected, None, t.max_len)
             if c and r:
                 prefs.append((c, r))
+        random.Random(t.seed).shuffle(prefs)
+        prefs = prefs[: t.max_steps * t.grad_accum * t.dpo_pairs]  # the pairs this run reaches
 
     # model
     torch.manual_seed(t.seed)
     model = load_model(t.base)
     if t.method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
-                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+        model = lora_model(model, cfg)
+    elif t.init:
+        raise ValueError("train.init starts a LoRA from an adapter: it needs train.method=lora")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=0.0)
     core = model
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
+    refs = reference_logps(core, prefs, show=not json_progress) if prefs else []
 
     # resume
     step, best, ckpt = 0, float("inf"), out / "ckpt.pt"
@@ -345,7 +425,9 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     if rank == 0:
         row_for(0)
         (out / "meta.json").write_text(json.dumps({"config": to_dict(cfg), "train_examples": len(items),
-                                                   "val_examples": len(val_items), "batches_per_epoch": len(epoch_rows[0])}, indent=2))
+                                                   "val_examples": len(val_items), "batches_per_epoch": len(epoch_rows[0]),
+                                                   "preference_pairs": len(prefs),
+                                                   **({"lora_r": core.peft_config["default"].r} if t.method == "lora" else {})}, indent=2))
     if rank == 0:
         _truncate_log(out / "log.jsonl", step)
     log = open(out / "log.jsonl", "a") if rank == 0 else None
@@ -372,14 +454,16 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         # forward / backward over grad_accum rows (each rank its own rows)
-        t0, tokens, all_tokens, loss_sum = time.time(), 0, 0, 0.0
+        t0, tokens, all_tokens, loss_sum, dpo_sum = time.time(), 0, 0, 0.0, 0.0
         for micro in range(t.grad_accum):
             b = collate(row_for((step * t.grad_accum + micro) * world + rank))
             loss, sft = row_loss(model, b, t.kd, t.kd_weight, t.autocast)
             (loss / t.grad_accum).backward()
-            if prefs:  # preference tuning on one (final, draft) pair per micro-batch
-                c, r = prefs[(step * t.grad_accum + micro) % len(prefs)]
-                (t.dpo_weight * dpo_loss(core, c, r, t.dpo_beta) / t.grad_accum).backward()
+            for k in range(t.dpo_pairs if prefs else 0):  # preference pairs: (final, draft) or (target, own answer)
+                i = ((step * t.grad_accum + micro) * t.dpo_pairs + k) % len(prefs)
+                d = dpo_loss(core, *prefs[i], t.dpo_beta, refs[i]) / (t.grad_accum * t.dpo_pairs)
+                (t.dpo_weight * d).backward()
+                dpo_sum += d.item()
             tokens += int((b["labels"] != -100).sum())
             all_tokens += b["tokens"]
             loss_sum += loss.item() / t.grad_accum
@@ -389,7 +473,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
         step += 1
         rec = {"event": "step", "step": step, "loss": round(loss_sum, 4), "lr": lr_at(step - 1, cfg),
                "tok_s": round(all_tokens * world / (time.time() - t0), 1),
-               "answer_tok_s": round(tokens * world / (time.time() - t0), 1)}
+               "answer_tok_s": round(tokens * world / (time.time() - t0), 1), **({"dpo": round(dpo_sum, 4)} if prefs else {})}
         # eval
         if rank == 0 and (step % t.eval_every == 0 or step == t.max_steps) and val_rows:
             rec["val_loss"] = round(evaluate(), 4)

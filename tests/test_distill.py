@@ -1,6 +1,7 @@
 """The distill pipeline on small real parts: AESLC rows, a tiny llama built here, the 135M GGUF."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from distill.config import load_config
 from distill import data as data_stage
-from distill.teach import load_done, reject_reason
+from distill.teach import load_done, reject_reason, teacher_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -287,6 +288,88 @@ def test_lora_export_runs_in_llama_cpp(tmp_path, shared):
     out = export.run(cfg)
     info = json.loads((out / "export.json").read_text())
     assert info["kind"] == "adapter" and info["agreement"] >= 0.9
+
+
+def test_training_starts_from_a_gguf_adapter_and_pairs_targets_over_own_answers(tmp_path, shared, tiny_model):
+    """A LoRA written as GGUF (q/k rows permuted for llama.cpp) comes back as the same peft weights, and
+    `train.rejected` answers become DPO pairs against the example's training target."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from distill import train
+    from distill.export import write_adapter
+    from distill.student import load_model
+
+    torch.manual_seed(1)
+    trained = get_peft_model(load_model(str(tiny_model)), LoraConfig(r=4, lora_alpha=8, target_modules=train.LORA_TARGETS,
+                                                                      task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, p in trained.named_parameters():
+            if "lora_" in name:
+                p.normal_()
+    trained.save_pretrained(tmp_path / "peft")
+    write_adapter(tmp_path / "peft", trained.get_base_model().config, tmp_path / "adapter.gguf")
+
+    cfg_path = write_config(tmp_path, shared, tiny_model,
+                            extra=f'init = "{tmp_path / "adapter.gguf"}"\nrejected = ["{tmp_path / "own.jsonl"}"]\ndpo_weight = 1.0')
+    cfg = load_config(cfg_path)
+    model = train.lora_model(load_model(str(tiny_model)), cfg)
+    want = dict(trained.named_parameters())
+    got = {k: v for k, v in model.named_parameters() if "lora_" in k}
+    assert len(got) == 2 * 7 * 2 and model.peft_config["default"].r == 4
+    for k, v in got.items():  # f16 in the GGUF
+        assert torch.allclose(v, want[k], atol=2e-3 * float(want[k].detach().abs().max())), k
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    model.eval(), trained.eval()  # no LoRA dropout
+    assert torch.allclose(model(input_ids=ids).logits, trained(input_ids=ids).logits, atol=1e-2)
+
+    data_stage.run(cfg)
+    ex = [json.loads(l) for l in open(data_stage.examples_path(cfg))]
+    first, second = [e for e in ex if e["split"] == "train"][:2]
+    (tmp_path / "own.jsonl").write_text(json.dumps({"id": first["id"], "output": "Re: something else"}) + "\n"
+                                        + json.dumps({"id": second["id"], "output": "same"}) + "\n")
+    pairs = train.preference_pairs(cfg, {first["id"]: "Budget meeting", second["id"]: "same"})
+    assert [(e["id"], c, r) for e, c, r in pairs] == [(first["id"], "Budget meeting", "Re: something else")]
+    with pytest.raises(ValueError, match="no answer in"):  # answers to other prompts are refused, not ignored
+        train.preference_pairs(cfg, {})
+
+    # a run: the reference is the model it starts from, so its first DPO loss is log 2 whatever the init
+    (tmp_path / "own.jsonl").write_text("".join(json.dumps({"id": e["id"], "output": "Re: something else"}) + "\n"
+                                                for e in ex if e["split"] == "train"))
+    cfg = load_config(cfg_path, ["train.max_steps=3", "train.dpo_pairs=2", "train.lora_dropout=0"])
+    train.run(cfg)
+    log = [json.loads(l) for l in open(train.train_dir(cfg) / "log.jsonl")]
+    meta = json.loads((train.train_dir(cfg) / "meta.json").read_text())
+    assert meta["preference_pairs"] == 6 and meta["lora_r"] == 4
+    assert abs(log[0]["dpo"] - math.log(2)) < 1e-3 and log[-1]["dpo"] != log[0]["dpo"]
+
+
+@pytest.mark.slow
+def test_answers_writes_the_models_own_answers_to_teacher_prompts(tmp_path, shared):
+    """`distill answers` with the 135M GGUF: one compressed line per training prompt the teacher answers,
+    keyed by example id, and a rerun after it resumes from the cache instead of generating again."""
+    import gzip
+
+    from assistant import paths
+
+    c = write_config(tmp_path, shared)
+    c.write_text(c.read_text().replace("limit = 40", 'limit = 3\ntarget = "teacher"'))
+    cfg = load_config(c)
+    data_stage.run(cfg)
+    ids = [e["id"] for e in map(json.loads, open(data_stage.examples_path(cfg))) if e["use"] == "teacher"]
+    teacher_file(cfg).parent.mkdir(parents=True)  # the teacher answered two of the three
+    teacher_file(cfg).write_text("".join(json.dumps({"id": i, "output": "Lunch", "ok": True}) + "\n" for i in ids[:2]))
+    out = tmp_path / "own.jsonl.gz"
+    cmd = [sys.executable, "-m", "distill.cli", "answers", str(c), "--model", str(paths.base_model_path()),
+           "--out", str(out), "--json"]
+    res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    rows = [json.loads(l) for l in gzip.open(out, "rt")]
+    assert len(ids) == 3 and res["answers"] == len(rows) == 2 and sorted(r["id"] for r in rows) == sorted(ids[:2])
+    assert all(r["output"].strip() and set(r) == {"id", "output"} for r in rows)
+    cache = next((tmp_path / "run" / "answers").glob("*-*.jsonl"))
+    before = cache.read_text()
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert cache.read_text() == before
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,68 @@
+"""`distill answers`: a model's own answers to the training prompts, the rejected side of self-play DPO.
+
+    distill answers configs/summarize-v7.toml --model summarize-smollm2-135m-v4 --out data/summarize-student-v4.jsonl.gz
+
+One round of self-play (as SPIN, Chen et al. 2024): the student answers the prompts the teacher
+answered; `train.rejected` then pairs the teacher's answer (chosen) with the student's (rejected),
+and `train.init` starts the next student from the current one. The model runs as the assistant
+runs it (an installed student folded into its cached GGUF). Answers are cached in the run dir and
+resumed after a kill; the output keeps only {id, output}, compressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+from distill.config import Config
+from distill.data import examples_path, read_examples
+from distill.teach import load_done, max_tokens_for, teacher_file
+
+
+def model_files(model: str, lora: str | None) -> tuple[str, str | None, str]:
+    """(GGUF, LoRA or None, name): an installed model as the assistant runs it, or GGUF paths."""
+    if Path(model).suffix == ".gguf":
+        return model, lora, Path(lora or model).stem
+    from assistant import registry
+    from distill.evaluate import as_run
+
+    if lora:
+        raise ValueError(f"--lora goes with a .gguf --model; {model!r} is an installed model with its own adapter")
+    e = registry.all_models().get(model)
+    if e is None:
+        raise ValueError(f"no installed model named {model!r} (and not a .gguf file)")
+    m, a = as_run(e.path, e.lora_path, registry.merge_kind() if e.mergeable else None, e.name)
+    return m, a, e.name
+
+
+def run(cfg: Config, model: str, out: Path, lora: str | None = None, tasks: tuple[str, ...] = ()) -> dict:
+    from assistant.tasks.summarize import LINE_SAMPLES
+    from distill.evaluate import cache_file, generate
+
+    teacher = load_done(teacher_file(cfg))
+    rows = [e for e in read_examples(examples_path(cfg)) if e["split"] == "train" and e["use"] == "teacher"
+            and teacher.get(e["id"], {}).get("ok") and (not tasks or e["task"] in tasks)]
+    if not rows:
+        raise ValueError("no training prompts with a teacher answer" + (f" for {', '.join(tasks)}" if tasks else "")
+                         + ": run `distill teach` first")
+    gguf, adapter, name = model_files(model, lora)
+    work = cfg.run_dir / "answers"
+    work.mkdir(parents=True, exist_ok=True)
+    prompts = work / "prompts.jsonl"
+    with open(prompts, "w") as f:
+        for ex in rows:
+            samples = LINE_SAMPLES if ex["task"].endswith("-line") else 0  # a subject line as the assistant makes it
+            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
+                                **({"samples": samples} if samples else {})}) + "\n")
+    print(f"answers: {len(rows)} prompts → {name}", file=sys.stderr)
+    speed = generate(name, gguf, adapter, prompts, work)
+    wanted = {ex["id"] for ex in rows}
+    got = load_done(cache_file(work, name, gguf, adapter))  # by id: a prompt asked anew keeps its last answer
+    kept = [{"id": i, "output": r["output"]} for i, r in got.items() if i in wanted and r.get("output")]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out, "wt") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
+    return {"model": name, "prompts": len(rows), "answers": len(kept), "failed": len(rows) - len(kept),
+            "out": str(out), **speed}
