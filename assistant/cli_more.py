@@ -178,7 +178,7 @@ def retrain(task, steps, replay, yes, as_json):
     from assistant import retrain as rt
 
     p = rt.plan(task, steps, replay)
-    click.echo(f"will train {p.name} on {p.drafts} draft(s)" + (f" + {p.replay} replay examples" if p.replay else "")
+    click.echo(f"will train {p.name} from {p.start} on {p.drafts} draft(s)" + (f" + {p.replay} replay examples" if p.replay else "")
                + f", {p.steps} steps: about {p.minutes} min and {p.ram_gb} GB RAM", err=True)
     if not yes and not as_json and not click.confirm("start?", default=True, err=True):
         return

@@ -1,7 +1,8 @@
 """`assistant retrain TASK`: a new student from your accepted and edited drafts.
 
 The assistant never imports training code: this writes a `distill` config and runs
-`distill run` as a subprocess, reading its JSON-lines progress. The new student is compared
+`distill run` as a subprocess, reading its JSON-lines progress. The new student starts from the
+current one (its LoRA adapter) when that is a student of the base model. It is compared
 with the current default on your own held-out drafts and becomes the default only if it
 wins; `assistant models default TASK PREVIOUS` rolls back.
 """
@@ -29,6 +30,7 @@ class Plan:
     config: Path
     drafts: int
     replay: int
+    start: str  # the student the new one starts from (its adapter), or the base
     steps: int
     minutes: float
     ram_gb: float
@@ -59,16 +61,20 @@ def plan(task: str, steps: int = 60, replay: str | None = None, replay_limit: in
     if replay:
         sources.append({"kind": "bitext" if replay.endswith(".csv") else "jsonl", "path": str(Path(replay).resolve()),
                         "limit": replay_limit, "split": "train"})
+    # start from the current student when it is a LoRA on the base: the drafts refine it, and DPO's
+    # reference is that student, not the untrained base
+    current = registry.all_models().get(registry.default_for(task))
+    start = current if current and current.lora_path and Path(current.path) == paths.base_model_path() else None
     cfg = {"name": name, "task": STUDENT_TASK[task], "out_dir": str(run_dir),
            "data": {"sources": sources},
            "train": {"max_steps": steps, "dpo_weight": 0.5, "eval_every": max(10, steps // 3), "save_every": 10, "batch_tokens": 1024,
-                     "eval_examples": 16, "warmup_steps": 5},
+                     "eval_examples": 16, "warmup_steps": 5, **({"init": str(start.lora_path)} if start else {})},
            "eval": {"examples": 20, "compare": ["student"]}}
     config = run_dir / "config.toml"
     config.write_text(tomli_w.dumps(cfg))
     # measured here: about 220 packed tokens/s for LoRA on the 135M; ~300 tokens an example
     tokens = steps * 1024
-    return Plan(task, name, run_dir, config, len(rows), replay_limit if replay else 0, steps,
+    return Plan(task, name, run_dir, config, len(rows), replay_limit if replay else 0, start.name if start else registry.BASE_NAME, steps,
                 round(tokens / 220 / 60 + 1.5, 1), 5.0)
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from assistant import registry, store
+from assistant import paths, registry, store
 from assistant.cli import cli
 
 DRAFTS = [
@@ -39,3 +39,7 @@ def test_retrain_on_edited_drafts():
     assert result["new"] in registry.all_models()
     assert registry.default_for("reply") == (result["new"] if result["switched"] else before)
     assert result["switched"] == (result["new_rougeL"] > result["previous_rougeL"])
+    # it started from the current default (the shipped support student), which is also DPO's reference
+    meta = json.loads((paths.data_dir() / "runs" / result["new"] / "train" / "meta.json").read_text())
+    assert registry.all_models()[before].lora_path and meta["config"]["train"]["init"] == registry.all_models()[before].lora_path
+    assert meta["lora_r"] == 16 and meta["preference_pairs"] >= 1
