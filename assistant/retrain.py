@@ -64,7 +64,8 @@ def plan(task: str, steps: int = 60, replay: str | None = None, replay_limit: in
     # start from the current student when it is a LoRA on the base: the drafts refine it, and DPO's
     # reference is that student, not the untrained base
     current = registry.all_models().get(registry.default_for(task))
-    start = current if current and current.lora_path and Path(current.path) == paths.base_model_path() else None
+    start = current if (current and current.mergeable and Path(current.lora_path).exists()  # a student distill made
+                        and Path(current.path).resolve() == paths.base_model_path().resolve()) else None
     cfg = {"name": name, "task": STUDENT_TASK[task], "out_dir": str(run_dir),
            "data": {"sources": sources},
            "train": {"max_steps": steps, "dpo_weight": 0.5, "eval_every": max(10, steps // 3), "save_every": 10, "batch_tokens": 1024,

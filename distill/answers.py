@@ -57,7 +57,7 @@ def run(cfg: Config, model: str, out: Path, lora: str | None = None, tasks: tupl
             f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
                                 **({"samples": samples} if samples else {})}) + "\n")
     print(f"answers: {len(rows)} prompts → {name}", file=sys.stderr)
-    speed = generate(name, gguf, adapter, prompts, work)
+    speed = generate(name, gguf, adapter, prompts, work, progress=True)
     wanted = {ex["id"] for ex in rows}
     got = load_done(cache_file(work, name, gguf, adapter))  # by id: a prompt asked anew keeps its last answer
     kept = [{"id": i, "output": r["output"]} for i, r in got.items() if i in wanted and r.get("output")]

@@ -120,13 +120,19 @@ def cache_file(out_dir: Path, name: str, model: str, lora: str | None) -> Path:
     return out_dir / f"{name}-{hashlib.sha1(stamp.encode()).hexdigest()[:8]}.jsonl"
 
 
-def generate(name: str, model: str, lora: str | None, prompts: Path, out_dir: Path) -> dict:
+def generate(name: str, model: str, lora: str | None, prompts: Path, out_dir: Path, progress: bool = False) -> dict:
+    """One model's answers to `prompts` in a subprocess (cached, resumable); returns its speed and RSS.
+    With `progress`, its progress bar and messages go to this process's stderr."""
     cmd = [sys.executable, "-m", "distill.generate", model, str(prompts), str(cache_file(out_dir, name, model, lora)), "--name", name]
     if lora:
         cmd += ["--lora", lora]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    show = progress and sys.stderr.isatty()  # else its stderr is kept, for the error line
+    if show:
+        cmd += ["--progress"]
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if show else subprocess.PIPE, text=True)
     if res.returncode != 0:
-        raise RuntimeError(f"{name}: generation failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+        why = (res.stderr or "").strip().splitlines()
+        raise RuntimeError(f"{name}: generation failed: {why[-1] if why else f'exit code {res.returncode}' + (', see above' if show else '')}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -279,7 +285,7 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
     outputs: dict[str, dict] = {}
     tasks = task_order(rows)
     for name, (model, lora) in systems(cfg, extra_systems).items():
-        speed = generate(name, model, lora, prompts, out)
+        speed = generate(name, model, lora, prompts, out, progress=True)
         gens = {json.loads(l)["id"]: json.loads(l)["output"] for l in open(cache_file(out, name, model, lora))}
         outputs[name] = {ex["id"]: clean(ex["task"], gens.get(ex["id"], "")) for ex in rows}
         for task in tasks:

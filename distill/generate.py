@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--lora")
     ap.add_argument("--name", default="")
+    ap.add_argument("--progress", action="store_true", help="a progress bar on stderr (when it is a terminal)")
     args = ap.parse_args()
 
     from assistant.models import LlamaCppModel, PromptTooLong
@@ -47,8 +48,11 @@ def main() -> None:
     model = LlamaCppModel(args.name or Path(args.model).stem, Path(args.model), Path(args.lora) if args.lora else None)
     done = load_done(Path(args.out))
     llm = model.load()
+    from tqdm import tqdm
+
+    lines = Path(args.prompts).read_text().splitlines()
     with open(args.out, "a") as f:
-        for line in open(args.prompts):
+        for line in tqdm(lines, desc=model.name, file=sys.stderr, disable=None if args.progress else True, dynamic_ncols=True):
             p = json.loads(line)
             samples = p.get("samples", 0)
             if p["id"] in done and done[p["id"]].get("samples", 0) == samples:  # else asked anew: the later line wins
@@ -60,7 +64,7 @@ def main() -> None:
                 else:
                     text = "".join(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256))).strip()
             except PromptTooLong as e:  # an empty answer, and the rest goes on
-                print(f"{args.prompts}: {p['id']}: {e}", file=sys.stderr)
+                tqdm.write(f"{args.prompts}: {p['id']}: {e}", file=sys.stderr)
                 f.write(json.dumps({"id": p["id"], "output": "", "tokens": 0, "seconds": 0.0, "error": str(e),
                                     **({"samples": samples} if samples else {})}) + "\n")
                 f.flush()

@@ -45,7 +45,11 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
                            "split": s.split, "inject": s.inject, "house_style": s.house_style, "task": s.task} for s in cfg.data.sources],
         "train_examples": _meta(cfg).get("train_examples"),
-        "teacher": cfg.teach.teacher, "train": {k: getattr(cfg.train, k) for k in ("method", "lora_r", "lr", "max_steps", "kd")},
+        "teacher": cfg.teach.teacher, "train": {**{k: getattr(cfg.train, k) for k in ("method", "lora_r", "lr", "max_steps", "kd")},
+                                                "lora_r": _meta(cfg).get("lora_r", cfg.train.lora_r)},  # an init adapter's rank
+        # the student this one was trained on from (train.init): the folder its adapter sits in
+        **({"started_from": Path(cfg.train.init).parent.name if Path(cfg.train.init).suffix else cfg.train.init}
+           if cfg.train.init else {}),
         "export": export_info, "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
