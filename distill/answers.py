@@ -18,28 +18,22 @@ from pathlib import Path
 
 from distill.config import Config
 from distill.data import examples_path, read_examples
-from distill.teach import load_done, max_tokens_for, teacher_file
+from distill.teach import load_done, teacher_file
 
 
 def model_files(model: str, lora: str | None) -> tuple[str, str | None, str]:
     """(GGUF, LoRA or None, name): an installed model as the assistant runs it, or GGUF paths."""
     if Path(model).suffix == ".gguf":
         return model, lora, Path(lora or model).stem
-    from assistant import registry
-    from distill.evaluate import as_run
-
     if lora:
         raise ValueError(f"--lora goes with a .gguf --model; {model!r} is an installed model with its own adapter")
-    e = registry.all_models().get(model)
-    if e is None:
-        raise ValueError(f"no installed model named {model!r} (and not a .gguf file)")
-    m, a = as_run(e.path, e.lora_path, registry.merge_kind() if e.mergeable else None, e.name)
-    return m, a, e.name
+    from distill.evaluate import installed
+
+    return *installed(model), model
 
 
 def run(cfg: Config, model: str, out: Path, lora: str | None = None, tasks: tuple[str, ...] = ()) -> dict:
-    from assistant.tasks.summarize import LINE_SAMPLES
-    from distill.evaluate import cache_file, generate
+    from distill.evaluate import cache_file, generate, write_prompts
 
     teacher = load_done(teacher_file(cfg))
     rows = [e for e in read_examples(examples_path(cfg)) if e["split"] == "train" and e["use"] == "teacher"
@@ -50,12 +44,7 @@ def run(cfg: Config, model: str, out: Path, lora: str | None = None, tasks: tupl
     gguf, adapter, name = model_files(model, lora)
     work = cfg.run_dir / "answers"
     work.mkdir(parents=True, exist_ok=True)
-    prompts = work / "prompts.jsonl"
-    with open(prompts, "w") as f:
-        for ex in rows:
-            samples = LINE_SAMPLES if ex["task"].endswith("-line") else 0  # a subject line as the assistant makes it
-            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
-                                **({"samples": samples} if samples else {})}) + "\n")
+    prompts = write_prompts(rows, work / "prompts.jsonl")
     print(f"answers: {len(rows)} prompts → {name}", file=sys.stderr)
     speed = generate(name, gguf, adapter, prompts, work, progress=True)
     wanted = {ex["id"] for ex in rows}

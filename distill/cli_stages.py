@@ -47,7 +47,6 @@ def eval_(config, overrides, against, with_adapter):
         distill eval configs/support.toml eval.judge=true eval.judge_examples=30
         distill eval configs/summarize.toml --adapter
     """
-    from assistant import registry
     from distill import evaluate as stage
 
     cfg = _load(config, overrides)
@@ -57,12 +56,8 @@ def eval_(config, overrides, against, with_adapter):
         if not lora:
             raise click.ClickException("--adapter needs an exported LoRA adapter (export.kind=adapter)")
         extra["student-adapter"] = (base, lora)
-    for name in against:
-        e = registry.all_models().get(name)
-        if not e:
-            raise click.ClickException(f"no installed model named {name!r}")
-        # as the assistant runs it, like the student row
-        extra[name] = stage.as_run(e.path, e.lora_path, registry.merge_kind() if e.mergeable else None, e.name)
+    for name in against:  # as the assistant runs it, like the student row
+        extra[name] = stage.installed(name)
     out = stage.run(cfg, extra)
     click.echo((out / "report.md").read_text())
 

@@ -271,16 +271,32 @@ def _logsumexp(xs: list[float]) -> float:
     return m + math.log(sum(math.exp(x - m) for x in xs))
 
 
+def write_prompts(rows: list[dict], path: Path) -> Path:
+    """The prompts file `distill.generate` reads: each example's messages and answer budget, and a
+    subject line's sample count (the assistant makes a line from the consensus of several)."""
+    with open(path, "w") as f:
+        for ex in rows:
+            samples = summarize_task.LINE_SAMPLES if ex["task"].endswith("-line") else 0
+            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
+                                **({"samples": samples} if samples else {})}) + "\n")
+    return path
+
+
+def installed(name: str) -> tuple[str, str | None]:
+    """(model, LoRA) of an installed model as the assistant runs it."""
+    from assistant import registry
+
+    e = registry.all_models().get(name)
+    if e is None:
+        raise ValueError(f"no installed model named {name!r}")
+    return as_run(e.path, e.lora_path, registry.merge_kind() if e.mergeable else None, e.name)
+
+
 def run(cfg: Config, extra_systems: dict | None = None) -> Path:
     out = eval_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     rows = items(cfg, cfg.eval.eval_file)
-    prompts = out / "prompts.jsonl"
-    with open(prompts, "w") as f:
-        for ex in rows:
-            samples = summarize_task.LINE_SAMPLES if ex["task"].endswith("-line") else 0  # as `assistant summarize` does
-            f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
-                                **({"samples": samples} if samples else {})}) + "\n")
+    prompts = write_prompts(rows, out / "prompts.jsonl")
     report = {"name": cfg.name, "task": cfg.task, "items": len(rows), "systems": {}}
     outputs: dict[str, dict] = {}
     tasks = task_order(rows)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +86,9 @@ def write_adapter(peft_dir: Path, base_config, out: Path) -> Path:
     return out
 
 
-def read_adapter(path: Path, peft_model) -> tuple[dict, float, int]:
-    """A GGUF LoRA adapter (e.g. a shipped student's) → (peft parameter name → tensor, alpha, rank),
-    to start training from it: the inverse of `write_adapter`."""
+def read_adapter(path: Path, model, targets: list[str]) -> tuple[dict, float, int]:
+    """A GGUF LoRA adapter (e.g. a shipped student's) → (tensors named as peft saves them, alpha, rank)
+    for the `targets` modules of `model`, to start training from it: the inverse of `write_adapter`."""
     import gguf
     import torch
 
@@ -99,21 +98,20 @@ def read_adapter(path: Path, peft_model) -> tuple[dict, float, int]:
         raise ValueError(f"{path}: not a LoRA adapter GGUF (no adapter.type / adapter.lora.alpha)")
     stored = {t.name: np.asarray(t.data, dtype=np.float32).reshape(tuple(reversed([int(n) for n in t.shape])))
               for t in reader.tensors}
-    config = peft_model.get_base_model().config
+    config = model.config
     out, rank = {}, 0
-    for name, _ in peft_model.named_parameters():
-        if ".lora_A." not in name:
+    for module, _ in model.named_modules():
+        if module.rpartition(".")[2] not in targets:
             continue
-        hf = re.sub(r"\.lora_A\.[^.]+\.weight$", ".weight", name.replace("base_model.model.", "", 1))
-        key = _gguf_name(hf, config)
-        if key + ".lora_a" not in stored:
-            raise ValueError(f"{path}: no {key}.lora_a for {hf}")
+        key = _gguf_name(module + ".weight", config)
+        if key + ".lora_a" not in stored or key + ".lora_b" not in stored:
+            raise ValueError(f"{path}: no {key}.lora_a/.lora_b for {module}")
         a, b = stored.pop(key + ".lora_a"), stored.pop(key + ".lora_b")
-        heads = _heads(config, hf)
+        heads = _heads(config, module)
         if heads:
             b = unpermute_rows(b, heads)
-        out[name] = torch.from_numpy(np.ascontiguousarray(a))
-        out[name.replace(".lora_A.", ".lora_B.")] = torch.from_numpy(np.ascontiguousarray(b))
+        out[f"base_model.model.{module}.lora_A.weight"] = torch.from_numpy(np.ascontiguousarray(a))
+        out[f"base_model.model.{module}.lora_B.weight"] = torch.from_numpy(np.ascontiguousarray(b))
         rank = a.shape[0]
     if stored:
         raise ValueError(f"{path}: {len(stored)} adapter tensors match no LoRA module of the student (e.g. {next(iter(stored))})")

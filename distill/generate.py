@@ -57,7 +57,7 @@ def main() -> None:
             samples = p.get("samples", 0)
             if p["id"] in done and done[p["id"]].get("samples", 0) == samples:  # else asked anew: the later line wins
                 continue
-            t0 = time.time()
+            t0, error = time.time(), {}
             try:
                 if samples:  # a subject line as the assistant makes it: the consensus of greedy and sampled lines
                     text = summary_of(model, p["messages"], "line", samples)
@@ -65,14 +65,11 @@ def main() -> None:
                     text = "".join(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256))).strip()
             except PromptTooLong as e:  # an empty answer, and the rest goes on
                 tqdm.write(f"{args.prompts}: {p['id']}: {e}", file=sys.stderr)
-                f.write(json.dumps({"id": p["id"], "output": "", "tokens": 0, "seconds": 0.0, "error": str(e),
-                                    **({"samples": samples} if samples else {})}) + "\n")
-                f.flush()
-                continue
+                text, error = "", {"error": str(e)}
             dt = time.time() - t0
             n = len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
             f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3),
-                                **({"samples": samples} if samples else {})}) + "\n")
+                                **({"samples": samples} if samples else {}), **error}) + "\n")
             f.flush()
     print(json.dumps({"decode_tok_s": round(decode_speed(llm), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}))
 

@@ -32,7 +32,7 @@ def _meta(cfg: Config) -> dict:
 
 
 def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
-    base = resolve_base(cfg.train.base)
+    base, meta = resolve_base(cfg.train.base), _meta(cfg)
     report = eval_dir(cfg) / "report.json"
     metrics = json.loads(report.read_text()) if report.exists() else {}
     metrics.pop("samples", None)
@@ -44,9 +44,9 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "prompt_version": trained_prompt_version(examples_path(cfg), cfg.task),
         "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
                            "split": s.split, "inject": s.inject, "house_style": s.house_style, "task": s.task} for s in cfg.data.sources],
-        "train_examples": _meta(cfg).get("train_examples"),
-        "teacher": cfg.teach.teacher, "train": {**{k: getattr(cfg.train, k) for k in ("method", "lora_r", "lr", "max_steps", "kd")},
-                                                "lora_r": _meta(cfg).get("lora_r", cfg.train.lora_r)},  # an init adapter's rank
+        "train_examples": meta.get("train_examples"),
+        "teacher": cfg.teach.teacher, "train": {"method": cfg.train.method, "lora_r": meta.get("lora_r", cfg.train.lora_r),
+                                                **{k: getattr(cfg.train, k) for k in ("lr", "max_steps", "kd")}},
         # the student this one was trained on from (train.init): the folder its adapter sits in
         **({"started_from": Path(cfg.train.init).parent.name if Path(cfg.train.init).suffix else cfg.train.init}
            if cfg.train.init else {}),

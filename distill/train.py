@@ -42,6 +42,15 @@ def _first(ref):
     return ref[0] if isinstance(ref, list) else ref
 
 
+def as_shown(ex: dict, text: str) -> str:
+    """A model's summary as the assistant shows it (the same cleanup); other answers as they are."""
+    if not ex["task"].startswith("summarize"):
+        return text
+    from assistant.tasks.summarize import clean
+
+    return clean(text, ex["task"].rpartition("-")[2])
+
+
 def preference_pairs(cfg: Config, targets: dict[str, str] | None = None) -> list[tuple[dict, str, str]]:
     """(example, chosen, rejected): the user's final text over the model's draft, where they differ;
     and, for each answer in `train.rejected` files, the example's training target over that answer."""
@@ -60,10 +69,7 @@ def preference_pairs(cfg: Config, targets: dict[str, str] | None = None) -> list
         if ex["id"] in rejected and targets and ex["id"] in targets:
             draft, final = rejected[ex["id"]], targets[ex["id"]]
             matched += 1
-            if ex["task"].startswith("summarize"):  # judged as the assistant shows it
-                from assistant.tasks.summarize import clean
-
-                draft = clean(draft, ex["task"].rpartition("-")[2])
+            draft = as_shown(ex, draft)
         if draft and final and draft.strip() != final.strip():
             out.append((ex, final, draft))
     if files and not matched:
@@ -80,12 +86,8 @@ def answer_logp(model, item: Item) -> torch.Tensor:
     return torch.log_softmax(logits, -1).gather(-1, ids[0, keep + 1].unsqueeze(-1)).sum()
 
 
-def dpo_loss(core, chosen: Item, rejected: Item, beta: float, ref: tuple[float, float] | None = None) -> torch.Tensor:
-    """DPO against a reference model: `ref` = its answer log-probs (chosen, rejected), computed once by
-    `reference_logps` with the weights training starts from; without it, the base (adapter switched off)."""
-    if ref is None:
-        with torch.no_grad(), core.disable_adapter():
-            ref = float(answer_logp(core, chosen)), float(answer_logp(core, rejected))
+def dpo_loss(core, chosen: Item, rejected: Item, beta: float, ref: tuple[float, float]) -> torch.Tensor:
+    """DPO against a reference model: `ref` = its answer log-probs (chosen, rejected), from `reference_logps`."""
     pc, pr = answer_logp(core, chosen), answer_logp(core, rejected)
     return -torch.nn.functional.logsigmoid(beta * ((pc - ref[0]) - (pr - ref[1])))
 
@@ -124,10 +126,8 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             if not rec or not rec.get("ok"):
                 continue
             target, topk = rec["output"], rec.get("topk")
-            if ex["task"].startswith("summarize") and topk is None:  # the same cleanup the assistant applies
-                from assistant.tasks.summarize import clean
-
-                target = clean(target, ex["task"].rpartition("-")[2])
+            if topk is None:  # top-k targets are the teacher's exact tokens
+                target = as_shown(ex, target)
         copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
         train += [(ex, target, topk)] * copies
     if missing:  # silently training on the rest would make a different student than the config says
@@ -266,35 +266,29 @@ def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
 
 def lora_model(model, cfg: Config):
     """The student with LoRA on attention and MLP, zero-initialized or started from `train.init`."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
     t = cfg.train
-    r, alpha, init = t.lora_r, t.lora_alpha, None
+    r, alpha, state = t.lora_r, t.lora_alpha, None
     if t.init:
         src = cfg.resolve(t.init)
-        if src.is_dir():
+        if src.is_dir():  # a peft folder
             from safetensors.torch import load_file
 
             meta = json.loads((src / "adapter_config.json").read_text())
-            r, alpha = meta["r"], meta["lora_alpha"]
-            init = {k.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight", ".lora_B.default.weight"): v
-                    for k, v in load_file(str(src / "adapter_model.safetensors")).items()}
+            r, alpha, state = meta["r"], meta["lora_alpha"], load_file(str(src / "adapter_model.safetensors"))
         else:
             from distill.export import read_adapter
 
-            probe = get_peft_model(model, LoraConfig(r=1, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
-            init, alpha, r = read_adapter(src, probe)
-            model = probe.unload()
+            state, alpha, r = read_adapter(src, model, LORA_TARGETS)
     model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=t.lora_dropout,
                                              target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
-    if init is not None:
-        named = dict(model.named_parameters())
-        missing = [k for k in named if "lora_" in k and k not in init]
-        if missing:
-            raise ValueError(f"{t.init}: no weights for {len(missing)} LoRA tensors (e.g. {missing[0]})")
-        with torch.no_grad():
-            for k, v in init.items():
-                named[k].copy_(v.to(named[k].dtype))
+    if state is not None:
+        loaded = set_peft_model_state_dict(model, state)
+        missing = [k for k in loaded.missing_keys if "lora_" in k]
+        if missing or loaded.unexpected_keys:
+            raise ValueError(f"{t.init}: does not fit the student's LoRA modules "
+                             f"(e.g. {(missing or loaded.unexpected_keys)[0]})")
     return model
 
 

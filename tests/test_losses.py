@@ -39,10 +39,12 @@ def test_dpo_loss_is_log2_at_initialization(tiny_model):
     from peft import LoraConfig, get_peft_model
 
     from distill.student import load_model
-    from distill.train import LORA_TARGETS, Item, dpo_loss
+    from distill.train import LORA_TARGETS, Item, dpo_loss, reference_logps
 
     model = get_peft_model(load_model(str(tiny_model)), LoraConfig(r=4, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
     chosen, rejected = Item([5, 6, 7, 8, 9], 2), Item([5, 6, 70, 80], 2)
-    loss = dpo_loss(model, chosen, rejected, beta=0.1)
+    with model.disable_adapter():  # the base as the reference
+        ref = reference_logps(model, [(chosen, rejected)], show=False)[0]
+    loss = dpo_loss(model, chosen, rejected, beta=0.1, ref=ref)
     assert abs(float(loss) - math.log(2)) < 1e-5  # lora_B starts at zero: policy == reference
     loss.backward()
