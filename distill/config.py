@@ -58,7 +58,14 @@ class TeachConfig:
     top_k_logits: int = field(default=0, metadata={"help": "store the teacher's top-k log-probs per answer token (logit KD)"})
     limit: int = field(default=0, metadata={"help": "stop after this many examples in all (0 = all)"})
     n_ctx: int = 2048
-    pregenerated: tuple[str, ...] = field(default=(), metadata={"help": "teacher JSONL(.gz) files reused by id before generating"})
+    pregenerated: tuple[str, ...] = field(default=(), metadata={"help": "teacher JSONL(.gz) files (globs allowed) reused by id before generating"})
+    chunk_dir: str = field(default="", metadata={"help": "also write finished answers here as numbered gzip JSONL chunks "
+                                                 "(teacher-0001.jsonl.gz, ...) to commit as a long run goes; read back as pregenerated"})
+    chunk_size: int = field(default=400, metadata={"help": "answers per chunk file"})
+
+    def __post_init__(self):
+        if self.chunk_size < 1:
+            raise ValueError(f"teach.chunk_size must be at least 1, not {self.chunk_size}")
 
 
 @dataclass(frozen=True)

@@ -199,11 +199,65 @@ def load_done(path: Path) -> dict[str, dict]:
 
 
 def read_pregenerated(files) -> Iterator[dict]:
+    """Records of teacher JSONL(.gz) files; a name with a glob (`data/x/*.jsonl.gz`) reads every match in order.
+    An unreadable or torn file is reported on stderr and the rest still read."""
     for f in files:
         p = Path(f)
-        if p.exists():
-            with _open_text(p) as fh:
-                yield from (json.loads(line) for line in fh if line.strip())
+        matches = sorted(p.parent.glob(p.name)) if any(c in p.name for c in "*?[") else [p]
+        for m in matches:
+            if not m.exists():
+                continue
+            try:
+                with _open_text(m) as fh:
+                    for line in fh:
+                        if line.strip():
+                            yield json.loads(line)
+            except (OSError, EOFError, ValueError) as e:
+                print(f"warning: {m}: stopped reading ({type(e).__name__}: {e})", file=sys.stderr)
+
+
+def chunk_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("teacher-*.jsonl.gz"))
+
+
+def write_chunks(out: Path, folder: Path, size: int, final: bool = False, skip: frozenset = frozenset()) -> int:
+    """Copy the finished answers in `out` that no chunk in `folder` (nor `skip`) holds yet into new numbered chunks of
+    `size` answers (and the remainder too when `final`). Each chunk is written whole or not at all, so a
+    kill loses nothing: the answers stay in `out` and go into the next chunk. Returns the chunks written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = chunk_files(folder)
+    chunked = {r["id"] for r in read_pregenerated(existing)} | skip
+    fresh = [{k: v for k, v in r.items() if k != "topk"} for r in load_done(out).values() if r["id"] not in chunked]
+    number = max((int(p.name.split("-")[1].split(".")[0]) for p in existing), default=0)
+    written = 0
+    while len(fresh) >= size or (final and fresh):
+        part, fresh = fresh[:size], fresh[size:]
+        number += 1
+        dest = folder / f"teacher-{number:04d}.jsonl.gz"
+        tmp = dest.with_name(dest.name + ".tmp")
+        with gzip.open(tmp, "wt") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in part)
+        os.replace(tmp, dest)
+        written += 1
+    return written
+
+
+class RunLocked(ValueError):
+    pass
+
+
+def lock(path: Path):
+    """An exclusive lock on `path` for this process's lifetime (released by the OS on exit, kill -9 too)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunLocked(f"{path.parent} is in use by another process (a second `distill teach` on the same run?)") from None
+    return fh
 
 
 def teacher_file(cfg: Config) -> Path:
@@ -225,11 +279,16 @@ def run(cfg: Config, progress=None) -> Path:
     tc = cfg.teach
     out = teacher_file(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
+    held = lock(out.parent / ".lock")
     examples = [e for e in read_examples(examples_path(cfg)) if e["use"] == "teacher" and e["split"] == "train"]
     done = load_done(out)
     wanted = {e["id"] for e in examples}
+    chunks = cfg.resolve(tc.chunk_dir) if tc.chunk_dir else None
+    shipped = list(read_pregenerated([cfg.resolve(p) for p in tc.pregenerated]))
+    skip = frozenset(r["id"] for r in shipped)  # already committed elsewhere: never copied into a chunk
+    reused = shipped + (list(read_pregenerated(chunk_files(chunks))) if chunks else [])
     with open(out, "a") as f:
-        for rec in read_pregenerated([cfg.resolve(p) for p in tc.pregenerated]):
+        for rec in reused:
             if rec["id"] in wanted and rec["id"] not in done:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 done[rec["id"]] = rec
@@ -237,10 +296,14 @@ def run(cfg: Config, progress=None) -> Path:
     if tc.limit:
         todo = todo[: max(0, tc.limit - len(done))]
     if not todo:
+        if chunks:
+            write_chunks(out, chunks, tc.chunk_size, final=True, skip=skip)
+        held.close()
         return out
     teacher = make_teacher(tc)
     batched = isinstance(teacher, LocalTeacher) and tc.batch > 1 and tc.samples == 1 and not tc.top_k_logits and tc.temperature == 0
     workers = tc.concurrency if isinstance(teacher, OpenAITeacher) else 1
+    n_new = 0
     with open(out, "a") as f, ThreadPoolExecutor(workers) as pool:
         records = _batched_answers(teacher, todo) if batched else pool.map(lambda e: _answer(teacher, e, tc), todo)
         for rec in records:
@@ -249,6 +312,11 @@ def run(cfg: Config, progress=None) -> Path:
             os.fsync(f.fileno())
             if progress:
                 progress(rec)
+            if chunks and (n_new := n_new + 1) % tc.chunk_size == 0:
+                write_chunks(out, chunks, tc.chunk_size, skip=skip)
+    if chunks:
+        write_chunks(out, chunks, tc.chunk_size, final=True, skip=skip)
+    held.close()
     return out
 
 

