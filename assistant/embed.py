@@ -41,7 +41,7 @@ class Embedder:
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
 
-        from assistant.models import physical_cores
+        from assistant.engine.models import physical_cores
 
         import torch
 

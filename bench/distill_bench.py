@@ -109,7 +109,7 @@ def training_rows(cfg, steps: int = 6) -> list[dict]:
 def export_rows(cfg) -> list[dict]:
     from peft import PeftModel
 
-    from assistant.models import render_chat
+    from assistant.engine.models import render_chat
     from distill import export as E
     from distill.data import examples_path, read_examples
     from distill.student import chat_template, load_model, load_tokenizer, resolve_base
@@ -144,7 +144,7 @@ def export_rows(cfg) -> list[dict]:
 def decode_speed(model: Path, lora: Path | None) -> float:
     import llama_cpp
 
-    from assistant.models import physical_cores
+    from assistant.engine.models import physical_cores
 
     llm = llama_cpp.Llama(str(model), lora_path=str(lora) if lora else None, n_ctx=1024, n_threads=physical_cores(),
                           verbose=False)

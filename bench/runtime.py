@@ -34,8 +34,8 @@ def decode_speed(model_name: str, rounds: int = 8) -> tuple[float, float, int]:
 
     import llama_cpp
 
-    from assistant import registry
-    from assistant.models import physical_cores
+    from assistant.engine import registry
+    from assistant.engine.models import physical_cores
 
     prompt = [{"role": "user", "content": "Write a long, detailed letter to a customer about a delayed order."}]
     m = registry.resolve(model_name, "chat")
@@ -83,7 +83,7 @@ EMAIL_TOKENS = 150
 
 
 def ttft(model_name: str) -> tuple[float, float, int, int]:
-    from assistant import registry
+    from assistant.engine import registry
     from assistant.tasks import summarize
 
     body = json.loads(open(SHARED / "aeslc" / "dev.jsonl").readline())["email_body"]
@@ -143,10 +143,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model name (default: the summarize default)")
     args = ap.parse_args()
-    from assistant import registry
+    from assistant.engine import registry
 
     name = args.model or registry.default_for("summarize")
-    from assistant.merge import run_files
+    from assistant.engine.gguf_tools import run_files
 
     m = registry.resolve(name, "summarize")
     for f in run_files(m.path, m.lora_path, m.merge, m.name):  # the model in the page cache, as on any second run

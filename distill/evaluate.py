@@ -86,10 +86,10 @@ def student_files(cfg: Config) -> tuple[str, str | None] | None:
 
 def as_run(model: str, lora: str | None, kind: str | None, name: str) -> tuple[str, str | None]:
     """(model, LoRA) as the assistant runs them: the adapter folded into a cached GGUF of `kind`
-    (assistant.merge.run_files), or left apart when `kind` is None or the merge fails."""
+    (assistant.engine.gguf_tools.run_files), or left apart when `kind` is None or the merge fails."""
     if not lora or not kind:
         return model, lora
-    from assistant.merge import run_files
+    from assistant.engine.gguf_tools import run_files
 
     m, a = run_files(Path(model), Path(lora), kind, name)
     return str(m), str(a) if a else None
@@ -207,7 +207,7 @@ def rubric_scores(cfg: Config, rows: list[dict], outputs: dict[str, dict], name:
         return done
     import llama_cpp
 
-    from assistant.models import LlamaCppModel
+    from assistant.engine.models import LlamaCppModel
     from distill.teachers import ensure_teacher
 
     intro, label, questions = RUBRIC["support" if cfg.task == "support" else "summarize"]
@@ -284,7 +284,7 @@ def write_prompts(rows: list[dict], path: Path) -> Path:
 
 def installed(name: str) -> tuple[str, str | None]:
     """(model, LoRA) of an installed model as the assistant runs it."""
-    from assistant import registry
+    from assistant.engine import registry
 
     e = registry.all_models().get(name)
     if e is None:

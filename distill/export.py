@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.merge import copy_metadata, quantize, write_gguf
+from assistant.engine.gguf_tools import copy_metadata, quantize, write_gguf
 from distill.config import Config
 
 
@@ -147,7 +147,7 @@ def top1_agreement(torch_model, gguf_path: Path, lora_path: Path | None, token_l
     import llama_cpp
     import torch
 
-    from assistant.models import _quiet_llama, physical_cores
+    from assistant.engine.models import _quiet_llama, physical_cores
 
     _quiet_llama()
     llm = llama_cpp.Llama(str(gguf_path), lora_path=str(lora_path) if lora_path else None, n_ctx=2048,
@@ -171,7 +171,7 @@ def export_dir(cfg: Config) -> Path:
 
 
 def run(cfg: Config) -> Path:
-    from assistant.models import render_chat
+    from assistant.engine.models import render_chat
     from distill.data import examples_path, read_examples
     from distill.student import chat_template, load_model, load_tokenizer, resolve_base
 

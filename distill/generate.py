@@ -41,8 +41,8 @@ def main() -> None:
     ap.add_argument("--progress", action="store_true", help="a progress bar on stderr (when it is a terminal)")
     args = ap.parse_args()
 
-    from assistant.models import LlamaCppModel, PromptTooLong
-    from assistant.services import summary_of
+    from assistant.engine.models import LlamaCppModel, PromptTooLong
+    from assistant.tasks.summarize import summary_of
     from distill.teach import load_done
 
     model = LlamaCppModel(args.name or Path(args.model).stem, Path(args.model), Path(args.lora) if args.lora else None)

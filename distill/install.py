@@ -16,7 +16,8 @@ import shutil
 import time
 from pathlib import Path
 
-from assistant import paths, registry
+from assistant import paths
+from assistant.engine import registry
 from distill.config import Config
 from distill.data import examples_path, trained_prompt_version
 from distill.evaluate import eval_dir

@@ -56,7 +56,7 @@ def load_model(base: str, dtype=None):
 
 def chat_template(base: str) -> str | None:
     """The chat template inside the GGUF: rendering with it gives the exact prompt llama.cpp sees."""
-    from assistant.gguf_check import read_header
+    from assistant.engine.gguf_check import read_header
 
     p = resolve_base(base)
     if p.suffix == ".gguf":

@@ -89,8 +89,8 @@ class LocalTeacher:
     def __init__(self, path: Path, tc: TeachConfig):
         import llama_cpp
 
-        from assistant.gguf_check import read_header
-        from assistant.models import _quiet_llama, physical_cores
+        from assistant.engine.gguf_check import read_header
+        from assistant.engine.models import _quiet_llama, physical_cores
 
         info = read_header(path)
         _quiet_llama()
@@ -102,7 +102,7 @@ class LocalTeacher:
         self._batched = None
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
-        from assistant.models import render_chat
+        from assistant.engine.models import render_chat
 
         text = render_chat(self.template, messages) if self.template else str(messages)
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -119,8 +119,8 @@ class LocalTeacher:
         that share a start (one email asked for a short and a long summary) sit together and the
         shared part is evaluated once."""
         if self._batched is None:
-            from assistant.models import physical_cores
-            from distill.batched import BatchedGenerator
+            from assistant.engine.models import physical_cores
+            from assistant.engine.batched import BatchedGenerator
 
             self._batched = BatchedGenerator(self.llm, self.tc.batch, self.tc.n_ctx, physical_cores())
         limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(batch)
@@ -156,12 +156,12 @@ class OpenAITeacher:
                 raise ValueError(f"{base_url} is not on this machine: your data would leave it. "
                                  "Set teach.allow_remote=true to accept that.")
             print(f"warning: sending prompts to {host}: the data leaves this machine", file=sys.stderr)
-        from assistant.models import OpenAIModel
+        from assistant.engine.models import OpenAIModel
 
         self.model, self.name, self.tc = OpenAIModel(model, base_url, os.environ.get("OPENAI_API_KEY")), model, tc
 
     def generate(self, messages: list[dict], max_tokens: int, seed: int = 0) -> str:
-        from assistant.models import complete
+        from assistant.engine.models import complete
 
         return complete(self.model, messages, max_tokens=max_tokens, temperature=self.tc.temperature, seed=seed)
 

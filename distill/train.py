@@ -137,7 +137,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
 
 
 def encode(tok, template: str, ex: dict, target: str, topk: dict | None, max_len: int) -> Item | None:
-    from assistant.models import render_chat
+    from assistant.engine.models import render_chat
 
     prompt = tok(render_chat(template, ex["messages"]), add_special_tokens=False)["input_ids"]
     if topk is not None:
@@ -353,7 +353,7 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("gloo")
-    from assistant.models import physical_cores
+    from assistant.engine.models import physical_cores
 
     torch.set_num_threads(t.threads or max(1, physical_cores() // world))
     out = train_dir(cfg)

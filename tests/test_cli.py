@@ -72,7 +72,7 @@ def test_summarize_stdin_plain_text_line():
 
 
 def test_subject_line_is_the_consensus_of_greedy_and_sampled_lines():
-    from assistant.services import summary_of
+    from assistant.tasks.summarize import summary_of
     from assistant.tasks.summarize import LINE_SAMPLES, consensus
 
     assert consensus(["Lunch plans", "Budget review moved to Friday", "Budget review on Friday",
@@ -212,14 +212,15 @@ def test_bad_option_is_one_line():
 
 
 def test_students_keep_the_prompt_they_were_trained_on():
-    from assistant import registry, services
+    from assistant.services import reply as reply_service, summarize as summarize_service
+    from assistant.engine import registry
     from assistant.tasks import summarize
 
     for e in registry.shipped_students().values():
         if e.task == "summarize":
             trained = json.loads(open(e.manifest).read())["prompt_version"]
-            assert services._summarize_version(registry.resolve(e.name, "summarize")) == trained
-    assert services._summarize_version(registry.resolve("smollm2-135m", "summarize")) == summarize.PROMPT_VERSION
+            assert summarize_service._summarize_version(registry.resolve(e.name, "summarize")) == trained
+    assert summarize_service._summarize_version(registry.resolve("smollm2-135m", "summarize")) == summarize.PROMPT_VERSION
     v1 = summarize.build_messages("Lunch moved to noon.", "line", version="summarize-v1")[0][1]["content"]
     v2 = summarize.build_messages("Lunch moved to noon.", "line", version="summarize-v2")[0][1]["content"]
     v3 = summarize.build_messages("Lunch moved to noon.", "line")[0][1]["content"]
@@ -229,7 +230,7 @@ def test_students_keep_the_prompt_they_were_trained_on():
 
 def test_engine_stream_matches_llama_cpp_create_completion():
     """Our token loop gives exactly the text llama-cpp-python's create_completion gives: greedy, stops, max_tokens."""
-    from assistant import registry
+    from assistant.engine import registry
 
     m = registry.resolve(registry.BASE_NAME, "chat")
     llm = m.load()
@@ -249,14 +250,15 @@ def test_engine_stream_matches_llama_cpp_create_completion():
 
 
 def test_reply_slots_are_filled_from_config_even_when_split_across_tokens():
-    from assistant import registry, services
+    from assistant.services import reply as reply_service, summarize as summarize_service
+    from assistant.engine import registry
     from assistant.tasks.reply import fill_slots
 
     f = registry._config_file()
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text('[reply.slots]\n"Agent Name" = "Anna Berg, Example Support"\n')
     pieces = ["Hello,\n\nCall {", "{Phone", " Number}} any time.\n\nBest regards,\n{{Agent", " Name}}"]
-    out = list(fill_slots(pieces, services.reply_slots()))
+    out = list(fill_slots(pieces, reply_service.reply_slots()))
     assert "".join(out) == "Hello,\n\nCall {{Phone Number}} any time.\n\nBest regards,\nAnna Berg, Example Support"
     assert len(out) > 1  # still streamed, not gathered into one piece
     assert "".join(fill_slots(["a {", "b"], {})) == "a {b"

@@ -476,7 +476,7 @@ def test_continuous_batching_gives_the_greedy_answers():
     cache or the wrong positions would pick tokens many logits below the top."""
     import llama_cpp
 
-    from distill.batched import BatchedGenerator
+    from assistant.engine.batched import BatchedGenerator
     from distill.student import resolve_base
 
     llm = llama_cpp.Llama(str(resolve_base("smollm2-135m")), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
@@ -503,7 +503,7 @@ def test_sampled_batches_reuse_a_repeated_prompt_and_stay_in_the_nucleus():
     import llama_cpp
     import numpy as np
 
-    from distill.batched import BatchedGenerator
+    from assistant.engine.batched import BatchedGenerator
     from distill.student import resolve_base
 
     llm = llama_cpp.Llama(str(resolve_base("smollm2-135m")), n_ctx=512, n_threads=2, logits_all=True, verbose=False)

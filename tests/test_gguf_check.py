@@ -3,7 +3,7 @@ import os
 import pytest
 
 from assistant import paths
-from assistant.gguf_check import InvalidModelFile, read_header
+from assistant.engine.gguf_check import InvalidModelFile, read_header
 
 
 def test_real_base_model_passes():

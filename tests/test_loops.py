@@ -1,6 +1,6 @@
 """The loop guard: a repeated line or a runaway run ends the stream, and nothing of the repeat is shown."""
 
-from assistant.tasks.loops import collapse_repeats, stop_loops
+from assistant.engine.loops import collapse_repeats, stop_loops
 
 
 def pieces(text: str, n: int = 3):

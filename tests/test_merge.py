@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import paths, registry
+from assistant import paths
+from assistant.engine import registry
 
 
 def _argmax(model_path: Path, lora: Path | None, prompts: list[str]) -> np.ndarray:
@@ -28,8 +29,8 @@ def _argmax(model_path: Path, lora: Path | None, prompts: list[str]) -> np.ndarr
 
 @pytest.mark.slow
 def test_merged_student_matches_adapter_on_base(tmp_path):
-    from assistant.merge import merged
-    from assistant.models import render_chat
+    from assistant.engine.gguf_tools import merged
+    from assistant.engine.models import render_chat
     from assistant.tasks import summarize
 
     student = next(e for e in registry.shipped_students().values() if e.task == "summarize")
@@ -43,7 +44,7 @@ def test_merged_student_matches_adapter_on_base(tmp_path):
     shutil.copyfile(adapter, copy)
     assert merged(base, copy, "Q8_0", student.name) == out and out.stat().st_mtime_ns == stamp
 
-    from assistant.gguf_check import read_header
+    from assistant.engine.gguf_check import read_header
 
     template = read_header(base).metadata["tokenizer.chat_template"]
     emails = sorted((paths.assets_dir() / "demo" / "mailbox").glob("*.eml"))[:4]

@@ -5,7 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from assistant import paths, registry, store
+from assistant import paths
+from assistant.engine import registry
+from assistant.services import store
 from assistant.cli import cli
 
 DRAFTS = [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant import store
+from assistant.services import store
 from assistant.tui.app import make_app
 from assistant.tui.widgets import ChatMessage, PromptInput
 from tests.fakes import FakeModel

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from assistant.tasks.guard import fence, neutralize, quote
-from assistant.tasks.loops import collapse_repeats
+from assistant.engine.loops import collapse_repeats
 
 # v2: the instruction comes after the fenced email (with it first, the untrained base echoed the fence).
 # v3: the email in triple quotes instead of <<<EMAIL ... EMAIL>>> (the base still echoed "<<<EMAIL" on
@@ -84,6 +84,22 @@ def build_messages(text: str, length: str = "short", thread: bool = False,
         user = f"{block}\n\n{instruction}"
     system = SYSTEM_V3 if version not in ("summarize-v1", "summarize-v2") else SYSTEM
     return [{"role": "system", "content": system}, {"role": "user", "content": user}], payloads
+
+
+def summary_of(model, messages: list[dict], length: str, samples: int | None = None) -> str:
+    """The cleaned summary for prepared chat messages. A subject line is the consensus of the greedy
+    line and `samples` sampled ones (default LINE_SAMPLES; 0 for the greedy line alone)."""
+    from assistant.engine.models import complete
+
+    max_tokens = MAX_TOKENS[length]
+    summary = clean(complete(model, messages, max_tokens=max_tokens), length)
+    n = LINE_SAMPLES if samples is None else samples
+    if length != "line" or n <= 0:
+        return summary
+    sampled = [clean(complete(model, messages, max_tokens=max_tokens, seed=k,
+                                             temperature=LINE_TEMPERATURE), length)
+               for k in range(1, n + 1)]
+    return consensus([summary, *sampled])
 
 
 def clean(output: str, length: str) -> str:

@@ -35,7 +35,7 @@ class AssistantApp(App):
         """The model for a task: the injected one (tests), else the registry's choice."""
         if self.injected_model is not None:
             return self.injected_model
-        from assistant import registry
+        from assistant.engine import registry
 
         return registry.resolve(self.model_name if task == "chat" else None, task)
 

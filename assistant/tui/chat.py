@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Label, ListItem, ListView, Select, Static
 from textual.worker import Worker, WorkerState
 
-from assistant import store
-from assistant.tasks.loops import stop_loops
+from assistant.services import store
+from assistant.engine.loops import stop_loops
 from assistant.tui.widgets import ChatMessage, PromptInput, SourceScreen, TextPrompt
 
 
@@ -44,7 +44,7 @@ class ChatScreen(Screen):
         self._stop = False
 
     def compose(self) -> ComposeResult:
-        from assistant import registry
+        from assistant.engine import registry
 
         names = list(registry.all_models())
         current = self.model.name if self.model is not None else (self.model_name or registry.default_for("chat"))
@@ -81,7 +81,7 @@ class ChatScreen(Screen):
     # models load in a thread after the first paint
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load_model(self, name: str | None):
-        from assistant import registry
+        from assistant.engine import registry
 
         model = self.app.model_for("chat") if name is None or self.app.injected_model else registry.resolve(name, "chat")
         if hasattr(model, "load"):

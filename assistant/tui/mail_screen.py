@@ -121,7 +121,7 @@ class MailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def summarize(self, thread: Thread) -> None:
-        from assistant.services import summarize_thread
+        from assistant.services.summarize import summarize_thread
 
         s = summarize_thread(self._model("summarize"), thread, "short")
         if thread is not self.current:
@@ -135,7 +135,7 @@ class MailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def draft(self, thread: Thread) -> None:
-        from assistant.services import stream_reply
+        from assistant.services.reply import stream_reply
 
         from textual.worker import get_current_worker
 
@@ -164,7 +164,8 @@ class MailScreen(Screen):
 
     def action_accept(self) -> None:
         """Keep the (possibly edited) draft in the feedback store: retraining data."""
-        from assistant import registry, store
+        from assistant.engine import registry
+        from assistant.services import store
 
         final = self.query_one("#draft", TextArea).text.strip()
         if not (self.current and final):

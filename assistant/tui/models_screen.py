@@ -50,7 +50,7 @@ class ModelsScreen(Screen):
         self.refresh_models()
 
     def refresh_models(self) -> None:
-        from assistant import registry
+        from assistant.engine import registry
 
         table = self.query_one("#models", DataTable)
         table.clear()
@@ -87,7 +87,7 @@ class ModelsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="measure", exit_on_error=False)
     def measure(self, e) -> tuple[str, float]:
-        from assistant import registry
+        from assistant.engine import registry
 
         model = registry.resolve(e.name, "chat")
         t0, n = None, 0
@@ -97,7 +97,7 @@ class ModelsScreen(Screen):
         return e.name, (n - 1) / max(1e-6, time.time() - t0)
 
     def action_make_default(self) -> None:
-        from assistant import registry
+        from assistant.engine import registry
 
         if (e := self._selected()) and e.task:
             task = {"support": "reply", "summarize": "summarize"}.get(e.task, e.task)

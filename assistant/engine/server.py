@@ -12,10 +12,10 @@ from pathlib import Path
 def model_settings() -> list:
     from llama_cpp.server.settings import ModelSettings
 
-    from assistant import registry
-    from assistant.gguf_check import read_header
-    from assistant.merge import run_files
-    from assistant.models import physical_cores
+    from assistant.engine import registry
+    from assistant.engine.gguf_check import read_header
+    from assistant.engine.gguf_tools import run_files
+    from assistant.engine.models import physical_cores
 
     out, kind = [], registry.merge_kind()
     for e in registry.all_models().values():
@@ -39,7 +39,7 @@ def make_app(host: str = "127.0.0.1", port: int = 8080):
 def serve(host: str, port: int) -> None:
     import uvicorn
 
-    from assistant.models import _quiet_llama
+    from assistant.engine.models import _quiet_llama
 
     _quiet_llama()
     uvicorn.run(make_app(host, port), host=host, port=port, log_level="warning")

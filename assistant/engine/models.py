@@ -55,7 +55,7 @@ class ChatModel(Protocol):
 
 def complete(model: ChatModel, messages: list[dict], **kwargs) -> str:
     """The whole reply as one string, ended at the first sign of a loop (see tasks.loops)."""
-    from assistant.tasks.loops import stop_loops
+    from assistant.engine.loops import stop_loops
 
     return "".join(stop_loops(model.stream(messages, **kwargs))).strip()
 
@@ -116,7 +116,7 @@ class LlamaCppModel:
     _end: frozenset = frozenset()  # end-of-generation token ids, found at load
 
     def load(self):
-        from assistant.gguf_check import read_header
+        from assistant.engine.gguf_check import read_header
 
         if self._llm is not None:
             return self._llm
@@ -130,7 +130,7 @@ class LlamaCppModel:
             _quiet_llama()
             import llama_cpp
 
-            from assistant.merge import run_files
+            from assistant.engine.gguf_tools import run_files
 
             model_path, lora_path = run_files(self.path, self.lora_path, self.merge, self.name)
             try:

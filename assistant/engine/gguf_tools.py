@@ -47,7 +47,7 @@ def write_gguf(writer) -> None:
 def quantize(src: Path, dest: Path, kind: str) -> Path:
     import llama_cpp
 
-    from assistant.models import _quiet_llama
+    from assistant.engine.models import _quiet_llama
 
     _quiet_llama()
     params = llama_cpp.llama_model_quantize_default_params()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from assistant.cli import _model_option, cli
+from assistant.cli.base import cli
 
 
 @cli.group()
@@ -161,40 +161,3 @@ def search(query, collection, k, mode, batch, as_json):
         raise click.UsageError("give a QUERY or --batch FILE")
     for h in idx.search(query, collection, k, mode):
         click.echo(json.dumps(h.to_json()) if as_json else f"{h.score:.3f}  {h.path}  {h.title}\n        {h.snippet}")
-
-
-@cli.command()
-@click.argument("question")
-@click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
-@click.option("-k", default=4, show_default=True, help="How many passages to give the model.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"answer", "sources", "model"} as JSON.')
-@_model_option
-def ask(question, collection, k, as_json, model_name, base_url):
-    """Answer a question from a collection, citing the passages used as [1], [2].
-
-    Example usage:
-
-    \b
-        assistant ask "How do I return a damaged item?" --collection demo-kb
-    """
-    from assistant import registry
-    from assistant.demo import resolve_collection
-    from assistant.index import Index
-    from assistant.models import complete
-    from assistant.tasks.ask import build_messages, cite
-
-    idx = Index.open()
-    name = resolve_collection(collection, idx)
-    if name != collection:
-        click.echo(f"(nothing indexed yet: answering from the built-in {name} collection)", err=True)
-    hits = idx.search(question, name, k)
-    model = registry.resolve(model_name, "chat", base_url)
-    messages = build_messages(question, [h.text for h in hits])
-    answer = cite(complete(model, messages, max_tokens=300), [h.text for h in hits])
-    sources = [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
-    if as_json:
-        click.echo(json.dumps({"answer": answer, "sources": sources, "model": model.name}))
-        return
-    click.echo(answer + "\n")
-    for s in sources:
-        click.echo(f"[{s['n']}] {s['title']} — {s['message_id'] or s['path']}")

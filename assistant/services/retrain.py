@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from assistant import AssistantError, paths, registry, store
+from assistant import AssistantError, paths
+from assistant.engine import registry
+from assistant.services import store
 
 STUDENT_TASK = {"reply": "support", "summarize": "summarize"}
 

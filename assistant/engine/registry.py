@@ -158,7 +158,7 @@ def set_default(task: str, name: str) -> None:
 
 def add_model(path: str | Path, name: str, lora: str | Path | None = None, task: str | None = None,
               source: str = "user", manifest: str | None = None) -> ModelEntry:
-    from assistant.gguf_check import read_header
+    from assistant.engine.gguf_check import read_header
 
     path = Path(path).resolve()
     read_header(path)
@@ -191,7 +191,7 @@ def sha256_file(path: str | Path) -> str:
 
 def resolve(spec: str | None, task: str, base_url: str | None = None):
     """A ChatModel from a --model value: None (task default), a name, a .gguf path, or openai:NAME."""
-    from assistant.models import OpenAIModel
+    from assistant.engine.models import OpenAIModel
 
     spec = spec or default_for(task)
     if spec.startswith("openai:"):
@@ -230,7 +230,7 @@ def merge_kind() -> str | None:
 
 def _local(name: str, path: Path, lora: Path | None, merge: bool = False):
     """One LlamaCppModel per (name, file, adapter): a loaded model is reused, not loaded again."""
-    from assistant.models import LlamaCppModel
+    from assistant.engine.models import LlamaCppModel
 
     merge = merge_kind() if lora and merge else None
     key = (name, str(path), str(lora), merge)

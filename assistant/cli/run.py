@@ -1,0 +1,146 @@
+"""`assistant summarize` and `assistant reply`: mail in, summaries and drafts out."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from assistant import AssistantError
+
+from assistant.cli.base import cli, emit, model_option, progress
+from assistant.tasks.summarize import LINE_SAMPLES
+
+
+def _read_inputs(paths: tuple[str, ...]):
+    from assistant.services.prompting import message_from_text
+
+    if paths == ("-",) or not paths:
+        return None, message_from_text(sys.stdin.buffer.read())
+    return list(paths), None
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("-l", "--length", type=click.Choice(["line", "short", "long"]), default="short", show_default=True,
+              help="line: a subject line; short: 1-2 sentences; long: a paragraph.")
+@click.option("--threads", is_flag=True, help="One summary per thread instead of per message.")
+@click.option("--samples", type=click.IntRange(0, 32), default=None, metavar="N",
+              help="Subject lines: write N more lines by sampling and keep the one most agree with "
+                   f"(default {LINE_SAMPLES}; 0 keeps the first line, faster).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--no-log", is_flag=True, help="Do not record this run in the history.")
+@model_option
+def summarize(paths, length, threads, samples, as_json, no_log, model_name, base_url):
+    """Summarize email: .eml files, mbox files, Maildirs, folders, or - for stdin.
+
+    Example usage:
+
+    \b
+        assistant summarize message.eml
+        assistant summarize ~/Mail/INBOX --threads --length long --json
+        cat note.txt | assistant summarize - --length line
+    """
+    from assistant.services import summarize as summarize_service
+    from assistant.engine import registry
+    from assistant.services import store
+    from assistant.mail import MailError
+
+    model = registry.resolve(model_name, "summarize", base_url)
+    files, stdin_msg = _read_inputs(paths)
+    if stdin_msg is not None:
+        results = iter([summarize_service.summarize_message(model, stdin_msg, length, samples)])
+        total = 1
+    else:
+        from assistant.mail import read_mail
+
+        items = list(read_mail(*files))  # parsed once: the bar's total is exact, mbox files included
+        total = summarize_service.count_units(items, threads)
+        results = summarize_service.summarize_items(model, items, length, threads, samples)
+    db = None if no_log else store.connect()
+    failed = 0
+    with progress(total, "summarizing") as bar:
+        task = bar.add_task("", total=total)
+        for r in results:
+            if isinstance(r, MailError):
+                failed += 1
+                emit(r.to_json(), as_json, "")
+                if not as_json:
+                    click.echo(f"error: {r.path}: {r.error}", err=True)
+            else:
+                emit(r.to_json(), as_json, f"{r.path}: {r.summary}")
+                if db:
+                    store.log_response(db, model=r.model, kind=f"summarize-{length}", prompt=r.path, response=r.summary)
+            bar.update(task, advance=1)
+    if failed and not as_json:
+        click.echo(f"{failed} message(s) could not be summarized", err=True)
+
+
+@cli.command()
+@click.argument("path", default="-")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"reply\", \"model\"} as JSON.")
+@click.option("--kb", help="Ground the reply in this retrieval collection and cite it.")
+@click.option("--edit", is_flag=True, help="Open the draft in $EDITOR; the final text is kept for retraining.")
+@click.option("--no-log", is_flag=True, help="Do not record this run in the history.")
+@model_option
+def reply(path, as_json, kb, edit, no_log, model_name, base_url):
+    """Draft a support reply to an email file, or to text on stdin (-).
+
+    Text without mail headers is taken as the customer's message itself.
+
+    Example usage:
+
+    \b
+        assistant reply ticket.eml
+        echo "I was charged twice for my order" | assistant reply -
+    """
+    from pathlib import Path
+
+    from assistant.services import prompting, reply as reply_service
+    from assistant.engine import registry
+    from assistant.services import store
+    from assistant.mail import MailError, read_mail
+
+    model = registry.resolve(model_name, "reply", base_url)
+    if path == "-":
+        msg = prompting.message_from_text(sys.stdin.buffer.read())
+    else:
+        if not Path(path).is_file():
+            raise AssistantError(f"{path}: no such file")
+        msg = prompting.message_from_text(Path(path).read_bytes(), path)
+        if not (msg.body or msg.subject):
+            first = next(read_mail(path), None)
+            raise AssistantError(f"{path}: {first.error if isinstance(first, MailError) else 'empty message'}")
+    chunks = None
+    if kb:
+        from assistant.demo import resolve_collection
+        from assistant.index import Index
+
+        idx = Index.open()
+        chunks = [h.text for h in idx.search(msg.subject + "\n" + msg.body, resolve_collection(kb, idx), k=4)]
+    start = time.time()
+    if as_json or edit:
+        text = reply_service.draft_reply(model, msg, chunks)
+    else:
+        text = "".join(_stream_out(reply_service.stream_reply(model, msg, chunks)))
+    final = text
+    if edit:
+        final = (click.edit(text) or text).strip()
+    if as_json:
+        emit({"reply": final, "model": model.name}, True, "")
+    elif edit:
+        click.echo(final)
+    if not no_log:
+        db = store.connect()
+        store.log_response(db, model=model.name, kind="reply", prompt=msg.body, response=final,
+                           duration_ms=int((time.time() - start) * 1000))
+        if edit:
+            store.add_feedback(db, task="reply", model=model.name, source=path, input=msg.body, draft=text, final=final)
+
+
+def _stream_out(pieces):
+    for p in pieces:
+        click.echo(p, nl=False)
+        yield p
+    click.echo()
