@@ -147,9 +147,9 @@ def top1_agreement(torch_model, gguf_path: Path, lora_path: Path | None, token_l
     import llama_cpp
     import torch
 
-    from assistant.engine.models import _quiet_llama, physical_cores
+    from assistant.engine.models import quiet_llama, physical_cores
 
-    _quiet_llama()
+    quiet_llama()
     llm = llama_cpp.Llama(str(gguf_path), lora_path=str(lora_path) if lora_path else None, n_ctx=2048,
                           n_threads=physical_cores(), logits_all=True, verbose=False)
     same = total = 0

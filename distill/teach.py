@@ -90,10 +90,10 @@ class LocalTeacher:
         import llama_cpp
 
         from assistant.engine.gguf_check import read_header
-        from assistant.engine.models import _quiet_llama, physical_cores
+        from assistant.engine.models import quiet_llama, physical_cores
 
         info = read_header(path)
-        _quiet_llama()
+        quiet_llama()
         self.name = info.metadata.get("general.name") or path.stem
         self.template = info.metadata.get("tokenizer.chat_template")
         self.tc = tc

@@ -47,9 +47,9 @@ def write_gguf(writer) -> None:
 def quantize(src: Path, dest: Path, kind: str) -> Path:
     import llama_cpp
 
-    from assistant.engine.models import _quiet_llama
+    from assistant.engine.models import quiet_llama
 
-    _quiet_llama()
+    quiet_llama()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_TYPES[kind]
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dest).encode(), params)

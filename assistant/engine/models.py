@@ -66,22 +66,22 @@ def physical_cores() -> int:
     return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
 
 
-def _quiet_llama() -> None:
+def quiet_llama() -> None:
     """Silence llama.cpp's C-side log (it writes straight to stderr otherwise)."""
     import ctypes
 
     import llama_cpp
 
-    if getattr(_quiet_llama, "done", False):
+    if getattr(quiet_llama, "done", False):
         return
 
     @llama_cpp.llama_log_callback
     def _noop(level, text, user_data):  # noqa: ARG001
         return None
 
-    _quiet_llama.callback = _noop  # keep a reference: C holds the pointer
+    quiet_llama.callback = _noop  # keep a reference: C holds the pointer
     llama_cpp.llama_log_set(_noop, ctypes.c_void_p(0))
-    _quiet_llama.done = True
+    quiet_llama.done = True
 
 
 def render_chat(template: str, messages: list[dict], bos: str = "", eos: str = "") -> str:
@@ -127,7 +127,7 @@ class LlamaCppModel:
             for other in list(_RESIDENT.values()):  # one model resident at a time
                 if other is not self:
                     other.unload()
-            _quiet_llama()
+            quiet_llama()
             import llama_cpp
 
             from assistant.engine.gguf_tools import run_files

@@ -39,7 +39,7 @@ def make_app(host: str = "127.0.0.1", port: int = 8080):
 def serve(host: str, port: int) -> None:
     import uvicorn
 
-    from assistant.engine.models import _quiet_llama
+    from assistant.engine.models import quiet_llama
 
-    _quiet_llama()
+    quiet_llama()
     uvicorn.run(make_app(host, port), host=host, port=port, log_level="warning")
