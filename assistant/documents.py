@@ -5,21 +5,31 @@
 
 Mail is read per message (subject, sender, date, message id, thread id), without its
 quoted text, which belongs to the message it quotes and is indexed there.
+
+Reading is bounded: a document keeps its first MAX_TEXT_CHARS characters (a DocError beside the
+Doc says it was cut), a .docx is read from its word/document.xml only when that unpacks to at most
+MAX_DOCX_XML bytes (a zip bomb is a DocError), and only regular files are opened (never a FIFO).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from assistant.mail import MAIL_SUFFIXES, MailError, Message, assign_threads, read_mail
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
 DOC_SUFFIXES = TEXT_SUFFIXES | {".html", ".htm", ".pdf", ".docx", ".csv", ".jsonl"} | MAIL_SUFFIXES
+MAX_TEXT_CHARS = 4_000_000  # of one document (about 700k words, 4,000 chunks)
+MAX_MARKUP_BYTES = 4 * MAX_TEXT_CHARS  # of a text or HTML file read (UTF-8 takes up to 4 bytes a character)
+MAX_DOCX_XML = 32 << 20  # word/document.xml, unpacked
+MAX_ROW_CHARS = 1 << 20  # one JSONL line (a CSV field keeps the csv module's own limit, 128 KB)
 
 
 @dataclass
@@ -38,6 +48,10 @@ class DocError:
     error: str
 
 
+class _TooLarge(Exception):
+    pass
+
+
 def _is_mail_file(p: Path) -> bool:
     from assistant.mail import _looks_like_mail
 
@@ -47,6 +61,10 @@ def _is_mail_file(p: Path) -> bool:
 
 
 def files_under(path: Path) -> Iterator[Path]:
+    """Document files under a path; symlinked folders are not entered, FIFOs and devices not listed.
+
+    A symlink loop with a document's name is listed, so that reading it reports the loop.
+    """
     if path.is_file():
         yield path
         return
@@ -54,9 +72,17 @@ def files_under(path: Path) -> Iterator[Path]:
         hidden = any(part.startswith(".") for part in p.relative_to(path).parts)
         if hidden and p.parent.name not in ("cur", "new"):  # Maildir++ keeps its folders as .Sent/cur/…
             continue
-        if p.is_file():
+        if p.is_file() or (p.is_symlink() and not p.exists() and p.suffix.lower() in DOC_SUFFIXES and _loops(p)):
             if p.suffix.lower() in DOC_SUFFIXES or _is_mail_file(p):
                 yield p
+
+
+def _loops(p: Path) -> bool:
+    try:
+        p.stat()
+    except OSError as e:
+        return e.errno == errno.ELOOP
+    return False
 
 
 def _mail_docs(path: Path) -> Iterator[Doc | DocError]:
@@ -70,95 +96,260 @@ def _mail_docs(path: Path) -> Iterator[Doc | DocError]:
         yield Doc(m.path, text, m.subject, m.message_id, m.thread_id, {"from": m.from_, "date": m.date})
 
 
+def _read_text(path: Path) -> tuple[str, bool]:
+    """The file as text (UTF-8, errors replaced), at most MAX_MARKUP_BYTES of it; and whether it was cut."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_MARKUP_BYTES + 1)
+    return data[:MAX_MARKUP_BYTES].decode("utf-8", errors="replace"), len(data) > MAX_MARKUP_BYTES
+
+
+def _bounded(path: Path, text: str, title: str, cut: bool = False) -> Iterator[Doc | DocError]:
+    """The Doc, its text cut to MAX_TEXT_CHARS; a DocError beside it when anything was cut."""
+    if len(text) > MAX_TEXT_CHARS:
+        text, cut = text[:MAX_TEXT_CHARS], True
+    yield Doc(str(path), text, title[:200], meta={"truncated": True} if cut else {})
+    if cut:
+        yield DocError(str(path), f"too long: only the first {MAX_TEXT_CHARS:,} characters were read")
+
+
 def read_file(path: Path) -> Iterator[Doc | DocError]:
     """The documents in one file (a mailbox or an export holds several)."""
     suffix = path.suffix.lower()
     try:
-        if _is_mail_file(path):
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            yield DocError(str(path), f"not a regular file: {kind}")
+        elif _is_mail_file(path):
             yield from _mail_docs(path)
         elif suffix in TEXT_SUFFIXES:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            title = next((l.lstrip("# ").strip() for l in text.splitlines() if l.strip()), path.stem)
-            yield Doc(str(path), text, title[:200])
+            text, cut = _read_text(path)
+            first = re.search(r"\S[^\n]{0,400}", text[:100_000])
+            yield from _bounded(path, text, first.group(0).lstrip("# ").strip() if first else path.stem, cut)
         elif suffix in (".html", ".htm"):
             from assistant.mail import html_to_text
 
-            html = path.read_text(encoding="utf-8", errors="replace")
-            m = re.search(r"<title>(.*?)</title>", html, re.I | re.S)
-            yield Doc(str(path), html_to_text(html), (m.group(1).strip() if m else path.stem)[:200])
+            html, cut = _read_text(path)
+            m = re.search(r"<title[^>]*>([^<]{0,400})", html[:100_000], re.I)
+            yield from _bounded(path, html_to_text(html), m.group(1).strip() if m else path.stem, cut)
         elif suffix == ".pdf":
-            import logging
-
-            from pypdf import PdfReader
-
-            logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its warnings would print mid-progress; errors are listed
-
-            text = "\n\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
-            yield Doc(str(path), text, path.stem) if text.strip() else DocError(str(path), "PDF has no extractable text")
+            yield from _pdf(path)
         elif suffix == ".docx":
-            import docx
-
-            d = docx.Document(str(path))
-            yield Doc(str(path), "\n\n".join(p.text for p in d.paragraphs), path.stem)
+            text, cut = _docx_text(path)
+            yield from _bounded(path, text, path.stem, cut)
         elif suffix in (".csv", ".jsonl"):
             yield from _rows(path)
         else:
             yield DocError(str(path), f"unsupported file type {suffix or '(none)'}")
+    except RuntimeError:  # Path.stat on a symlink loop, before Python 3.13
+        yield DocError(str(path), "symlink loop")
     except Exception as e:  # one bad file never stops an index run
-        yield DocError(str(path), f"{type(e).__name__}: {e}".splitlines()[0][:300])
+        reason = "symlink loop" if getattr(e, "errno", None) == errno.ELOOP else f"{type(e).__name__}: {e}"
+        yield DocError(str(path), reason.splitlines()[0][:300])
+
+
+def _pdf(path: Path) -> Iterator[Doc | DocError]:
+    import logging
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its warnings would print mid-progress; errors are listed
+    pages, size = [], 0
+    for page in PdfReader(str(path)).pages:
+        pages.append(page.extract_text() or "")
+        size += len(pages[-1]) + 2
+        if size > MAX_TEXT_CHARS:
+            break
+    text = "\n\n".join(pages)
+    if not text.strip():
+        yield DocError(str(path), "PDF has no extractable text")
+        return
+    yield from _bounded(path, text, path.stem)
+
+
+class _Budget:
+    """A file object that raises _TooLarge once more than `limit` bytes were read through it."""
+
+    def __init__(self, f: IO[bytes], limit: int) -> None:
+        self.f, self.left = f, limit
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n if n >= 0 else self.left + 1)
+        self.left -= len(data)
+        if self.left < 0:
+            raise _TooLarge()
+        return data
+
+
+def _docx_text(path: Path) -> tuple[str, bool]:
+    """The paragraphs (tables included) of a .docx, streamed from word/document.xml; and whether it was cut.
+
+    Only that one part is unpacked, and only when its declared size is within MAX_DOCX_XML; it is
+    read through a byte budget of the same size, so a lying header cannot unpack more.
+    """
+    import zipfile
+    from xml.etree.ElementTree import iterparse
+
+    with zipfile.ZipFile(path) as z:
+        try:
+            info = z.getinfo("word/document.xml")
+        except KeyError:
+            raise ValueError("not a Word document (no word/document.xml)") from None
+        if info.file_size > MAX_DOCX_XML:
+            raise ValueError(f"word/document.xml unpacks to {info.file_size >> 20} MB "
+                             f"(limit {MAX_DOCX_XML >> 20} MB): a zip bomb?")
+        paragraphs, run, size = [], [], 0
+        with z.open(info) as raw:
+            try:
+                for _, el in iterparse(_Budget(raw, MAX_DOCX_XML), events=("end",)):
+                    tag = el.tag.rpartition("}")[2]
+                    if tag == "t":
+                        run.append(el.text or "")
+                    elif tag == "tab":
+                        run.append("\t")
+                    elif tag in ("br", "cr"):
+                        run.append("\n")
+                    elif tag == "p":
+                        paragraphs.append("".join(run))
+                        size, run = size + len(paragraphs[-1]) + 2, []
+                        el.clear()
+                        if size > MAX_TEXT_CHARS:
+                            return "\n\n".join(paragraphs), True
+                    elif tag in ("tbl", "tc", "tr", "sdt", "body"):
+                        el.clear()
+            except _TooLarge:
+                raise ValueError(f"word/document.xml unpacks to more than {MAX_DOCX_XML >> 20} MB: a zip bomb?") from None
+    return "\n\n".join(paragraphs), False
+
+
+def _lines(f: IO[str], limit: int) -> Iterator[str | None]:
+    """Lines of a text file; None in place of a line longer than `limit` (never held whole)."""
+    while line := f.readline(limit):
+        if len(line) == limit and not line.endswith("\n"):
+            while (rest := f.readline(limit)) and not rest.endswith("\n"):
+                pass
+            yield None
+        else:
+            yield line
 
 
 def _rows(path: Path) -> Iterator[Doc | DocError]:
-    if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            rows = list(csv.DictReader(f))
-    else:
-        rows = []
-        for n, line in enumerate(open(path, encoding="utf-8", errors="replace"), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    yield DocError(f"{path}:{n}", "line is not JSON")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            continue
-        text = "\n".join(f"{k}: {v}" for k, v in r.items() if isinstance(v, str) and v.strip())
-        title = str(r.get("title") or r.get("subject") or r.get("id") or f"row {i}")
-        yield Doc(f"{path}#{r.get('id', i)}", text, title[:200])
+    """One Doc per CSV row or JSONL object, streamed; the file's text is capped at MAX_TEXT_CHARS."""
+    size = 0
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        rows = csv.DictReader(f) if path.suffix.lower() == ".csv" else _json_rows(path, f)
+        for i, r in enumerate(rows):
+            if isinstance(r, DocError):
+                yield r
+                continue
+            if not isinstance(r, dict):
+                continue
+            text = "\n".join(f"{k}: {v}" for k, v in r.items() if isinstance(v, str) and v.strip())
+            title = str(r.get("title") or r.get("subject") or r.get("id") or f"row {i}")
+            yield Doc(f"{path}#{r.get('id', i)}", text, title[:200])
+            size += len(text)
+            if size > MAX_TEXT_CHARS:
+                yield DocError(str(path), f"too long: only the first {i + 1} rows were read")
+                return
 
+
+def _json_rows(path: Path, f: IO[str]) -> Iterator[object]:
+    for n, line in enumerate(_lines(f, MAX_ROW_CHARS), 1):
+        if line is None:
+            yield DocError(f"{path}:{n}", f"line longer than {MAX_ROW_CHARS:,} characters")
+        elif line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield DocError(f"{path}:{n}", "line is not JSON")
+
+
+# Chunking: linear in the text, every chunk within hard_max words and max_chars characters
 
 _HEADING = re.compile(r"^(#{1,6} |[A-Z][^\n]{0,80}\n[=-]{3,})", re.M)
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\S+")
 
 
-def chunk_text(text: str, target: int = 180, hard_max: int = 250, min_words: int = 40) -> list[str]:
-    """Chunks of about `target` words that follow paragraphs and headings; long paragraphs split by sentence."""
-    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    pieces: list[str] = []
-    for p in paras:
-        words = p.split()
-        if len(words) <= hard_max:
-            pieces.append(p)
+def _split(pattern: re.Pattern, text: str) -> Iterator[str]:
+    """re.split, lazily: a 20 MB text is never held as a list of its pieces."""
+    start = 0
+    for m in pattern.finditer(text):
+        yield text[start:m.start()]
+        start = m.end()
+    yield text[start:]
+
+
+def _fits(text: str, words: int, chars: int) -> bool:
+    return len(text) <= chars and len(text.split()) <= words
+
+
+def _word_runs(sentence: str, words: int, chars: int) -> Iterator[str]:
+    """A sentence too long to keep whole: runs of words; a word longer than `chars` cut into slices."""
+    run, n_chars = [], -1
+    for m in _WORD.finditer(sentence):
+        word = m.group(0)
+        if run and (len(run) >= words or n_chars + 1 + len(word) > chars):
+            yield " ".join(run)
+            run, n_chars = [], -1
+        if len(word) > chars:
+            yield from (word[i:i + chars] for i in range(0, len(word), chars))
             continue
-        sentences, cur = re.split(r"(?<=[.!?])\s+", p), []
-        for s in sentences:
-            if cur and len(" ".join(cur).split()) + len(s.split()) > target:
-                pieces.append(" ".join(cur))
-                cur = []
-            cur.append(s)
-        if cur:
-            pieces.append(" ".join(cur))
-    chunks: list[str] = []
-    cur: list[str] = []
-    for p in pieces:
-        n_cur = sum(len(x.split()) for x in cur)
-        starts_section = bool(_HEADING.match(p)) and n_cur >= min_words
-        if cur and (n_cur + len(p.split()) > hard_max or starts_section or n_cur >= target):
-            chunks.append("\n\n".join(cur))
-            cur = []
-        cur.append(p)
+        run.append(word)
+        n_chars += 1 + len(word)
+    if run:
+        yield " ".join(run)
+
+
+def _pack(units: Iterator[str], words: int, chars: int) -> Iterator[str]:
+    """Consecutive units joined by spaces, as many as fit in `words` and `chars`."""
+    cur, n_words, n_chars = [], 0, -1
+    for u in units:
+        w = len(u.split())
+        if cur and (n_words + w > words or n_chars + 1 + len(u) > chars):
+            yield " ".join(cur)
+            cur, n_words, n_chars = [], 0, -1
+        cur.append(u)
+        n_words, n_chars = n_words + w, n_chars + 1 + len(u)
     if cur:
-        if chunks and sum(len(x.split()) for x in cur) < min_words and len(chunks[-1].split()) + len(" ".join(cur).split()) <= hard_max:
+        yield " ".join(cur)
+
+
+def _pieces(text: str, target: int, hard_max: int, max_chars: int) -> Iterator[str]:
+    """Paragraphs; one too long is cut by sentence, then by whitespace, then by character."""
+    for para in _split(_PARAGRAPH_BREAK, text):
+        para = para.strip()
+        if not para:
+            continue
+        if _fits(para, hard_max, max_chars):
+            yield para
+            continue
+        sentences = (s for s in _split(_SENTENCE_END, para) if s)
+        units = (u for s in sentences for u in ([s] if _fits(s, target, max_chars) else _word_runs(s, target, max_chars)))
+        yield from _pack(units, target, max_chars)
+
+
+def chunk_text(text: str, target: int = 180, hard_max: int = 250, min_words: int = 40,
+               max_chars: int = 2000) -> list[str]:
+    """Chunks of about `target` words that follow paragraphs and headings, in order.
+
+    Every chunk has at most `hard_max` words and `max_chars` characters, whatever the text:
+    a paragraph too long is cut by sentence, then by whitespace, then by character.
+    """
+    chunks: list[str] = []
+    cur, n_words, n_chars, last_words = [], 0, -2, 0
+    for p in _pieces(text, target, hard_max, max_chars):
+        w = len(p.split())
+        starts_section = n_words >= min_words and bool(_HEADING.match(p))
+        if cur and (n_words + w > hard_max or n_chars + 2 + len(p) > max_chars or starts_section or n_words >= target):
+            chunks.append("\n\n".join(cur))
+            cur, n_words, n_chars, last_words = [], 0, -2, n_words
+        cur.append(p)
+        n_words, n_chars = n_words + w, n_chars + 2 + len(p)
+    if cur:
+        if chunks and n_words < min_words and last_words + n_words <= hard_max \
+                and len(chunks[-1]) + 2 + n_chars <= max_chars:
             chunks[-1] += "\n\n" + "\n\n".join(cur)
         else:
             chunks.append("\n\n".join(cur))

@@ -12,20 +12,27 @@ Each collection records its embedding model; a mismatch is an error, never mixed
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
 from assistant import AssistantError, paths
 from assistant.documents import DocError, chunk_text, files_under, read_file
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the UNIQUE index and per-file transactions still keep chunks single
+    fcntl = None
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, model_id TEXT, dim INTEGER, created REAL);
@@ -43,7 +50,20 @@ CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
   INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); END;
 """
+# Schema changes after SCHEMA, in order; PRAGMA user_version counts those applied.
+MIGRATIONS = [
+    # seq numbers a file's chunks, so (file_id, seq) is unique and a file cannot hold its chunks twice.
+    # Two concurrent `index add` runs used to store every chunk twice: drop those copies first.
+    """
+    ALTER TABLE chunks ADD COLUMN seq INTEGER;
+    DELETE FROM chunks WHERE id NOT IN (SELECT MIN(id) FROM chunks GROUP BY file_id, path, ord, text);
+    DELETE FROM chunks WHERE file_id NOT IN (SELECT id FROM files);
+    UPDATE chunks SET seq = (SELECT COUNT(*) FROM chunks c WHERE c.file_id = chunks.file_id AND c.id < chunks.id);
+    CREATE UNIQUE INDEX chunks_seq ON chunks(file_id, seq);
+    """,
+]
 CANDIDATES = 100
+MAX_QUERY_TERMS = 200  # a query's distinct words that reach BM25: a pasted page stays a fast, valid query
 EMBED_BATCH = 256  # chunks embedded together across files (sorted by length inside: less padding)
 
 
@@ -71,6 +91,59 @@ class AddStats:
     chunks: int = 0
     seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the MIGRATIONS this database lacks, each with its version bump in one write transaction."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return
+    with _writing(db):
+        done = db.execute("PRAGMA user_version").fetchone()[0]  # again under the lock: another process may have run them
+        for n, script in enumerate(MIGRATIONS[done:], done + 1):
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {n}")
+
+
+@contextlib.contextmanager
+def _writing(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes SQLite's write lock first (BEGIN IMMEDIATE, waiting up to the busy
+    timeout), so two writers queue instead of one failing halfway; committed at the end or rolled back."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+
+
+@contextlib.contextmanager
+def collection_lock(db_file: Path, collection: str) -> Iterator[None]:
+    """Hold the collection's lock file (flock) for a whole `add`: a second writer says so and waits.
+
+    Without it two runs both found a file new and both stored its chunks. The kernel drops the lock
+    when its process dies, so a killed run never leaves a collection locked.
+    """
+    if fcntl is None:
+        yield
+        return
+    folder = db_file.with_name(db_file.name + ".locks")
+    name = hashlib.sha256(collection.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # any name is a safe file name
+    try:
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise paths.write_error(folder, e) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another index run on collection {collection}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _sha256(path: Path) -> str:
@@ -123,11 +196,12 @@ def words_of(text: str) -> list[str]:
 
 
 def fts_query(text: str, phrases: bool = False) -> str:
+    """Any text → a valid FTS5 query: its words (letters, digits, _: never a quote, operator or NUL), quoted, ORed."""
     words = words_of(text)
     terms = [f'"{w}"' for w in dict.fromkeys(words)]
     if phrases:
         terms += [f'"{a} {b}"' for a, b in dict.fromkeys(zip(words, words[1:]))]
-    return " OR ".join(terms) or '""'
+    return " OR ".join(terms[:MAX_QUERY_TERMS]) or '""'
 
 
 def query_alpha(query: str) -> float:
@@ -154,11 +228,16 @@ class Index:
 
     @classmethod
     def open(cls, path: Path | None = None, embedder=None) -> "Index":
-        db = sqlite3.connect(path or paths.data_dir() / "index.db", timeout=30, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill -9 loses no committed file, only power loss might
-        db.executescript(SCHEMA)
+        path = Path(path or paths.data_dir() / "index.db")
+        try:
+            db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill -9 loses no committed file, only power loss might
+            db.executescript(SCHEMA)
+            _migrate(db)
+        except sqlite3.DatabaseError as e:
+            raise paths.write_error(path, e) from None
         return cls(db, embedder)
 
     @property
@@ -186,14 +265,15 @@ class Index:
         return self._embedder.model_id if self._embedder is not None else default_model_id()
 
     def ensure_collection(self, name: str) -> None:
-        row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (name,)).fetchone()
         model_id = self.model_id
-        if row and row["model_id"] != model_id:
+        row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (name,)).fetchone()
+        if not row:  # insert-or-keep, then read: two runs creating one collection both succeed
+            with _writing(self.db):
+                self.db.execute("INSERT OR IGNORE INTO collections VALUES (?, ?, ?, ?)", (name, model_id, 384, time.time()))
+            row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (name,)).fetchone()
+        if row["model_id"] != model_id:
             raise AssistantError(f"collection {name!r} was built with {row['model_id']}, not {model_id}: "
                                  f"remove it (`assistant index remove {name}`) and index again")
-        if not row:
-            with self.db:
-                self.db.execute("INSERT INTO collections VALUES (?, ?, ?, ?)", (name, model_id, 384, time.time()))
 
     def collections(self) -> list[dict]:
         rows = self.db.execute(
@@ -202,22 +282,40 @@ class Index:
         return [dict(r) for r in rows]
 
     def remove(self, name: str) -> None:
-        with self.db:
+        with self._lock(name), _writing(self.db):
             self.db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
             for table in ("files", "roots"):
                 self.db.execute(f"DELETE FROM {table} WHERE collection = ?", (name,))
             self.db.execute("DELETE FROM collections WHERE name = ?", (name,))
         self._matrix.pop(name, None)
 
+    def _file(self) -> Path | None:
+        """The database file; None for an in-memory index."""
+        main = next((r[2] for r in self.db.execute("PRAGMA database_list") if r[1] == "main"), "")
+        return Path(main) if main else None
+
+    def _lock(self, collection: str):
+        """One writer per collection across processes (see `collection_lock`)."""
+        f = self._file()
+        return collection_lock(f, collection) if f else contextlib.nullcontext()
+
     # indexing
     def add(self, inputs: list[str | Path], collection: str = "default",
             progress: Callable[[AddStats, int], None] | None = None) -> AddStats:
         """Index files and folders; unchanged files are skipped, changed ones re-indexed alone.
 
+        A second run on the same collection waits for the first, then skips what it indexed.
         The embedder loads on a thread from the first changed file on, while the next ones are read.
         Files are read on this thread: reading them on another one while torch computes ran 10-25%
         slower on 2 cores (torch's threads wait for the one the reader takes).
         """
+        with self._lock(collection):
+            try:
+                return self._add(inputs, collection, progress)
+            except sqlite3.OperationalError as e:
+                raise paths.write_error(self._file() or Path(":memory:"), e) from None
+
+    def _add(self, inputs: list[str | Path], collection: str, progress) -> AddStats:
         self.ensure_collection(collection)
         stats, t0 = AddStats(), time.time()
         files = []
@@ -225,7 +323,7 @@ class Index:
             if not p.exists():
                 stats.errors.append((str(p), "no such file or folder"))
                 continue
-            with self.db:
+            with _writing(self.db):
                 self.db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (collection, str(p)))
             files += list(files_under(p))
         files = list(dict.fromkeys(files))  # a file under two of the inputs is read once
@@ -240,7 +338,7 @@ class Index:
             elif item["kind"] == "same":
                 stats.files_skipped += 1
                 if item.get("touch"):  # same content, new mtime: remember it so the next run skips by stat
-                    with self.db:
+                    with _writing(self.db):
                         self.db.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?",
                                         (item["stat"].st_size, item["stat"].st_mtime, item["row"]["id"]))
             else:
@@ -262,23 +360,23 @@ class Index:
         texts = [f"{d.title}\n{t}" if d.title else t for x in pending for d, _, t in x["chunks"]]
         vectors = iter(self.embedder.encode_documents(texts)) if texts else iter(())
         for x in pending:
-            chunks, errors, row, st = x["chunks"], x["errors"], x["row"], x["stat"]
+            chunks, errors, st = x["chunks"], x["errors"], x["stat"]
             vecs = [next(vectors) for _ in chunks]
             error = None if chunks else (errors[0] if errors else "no text found")
-            with self.db:  # one transaction per file: the file and all its chunks, or nothing
-                if row:
-                    self.db.execute("DELETE FROM chunks WHERE file_id = ?", (row["id"],))
+            with _writing(self.db):  # one transaction per file: the file and all its chunks, or nothing
                 cur = self.db.execute(
                     "INSERT INTO files (collection, path, sha256, size, mtime, error, indexed) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
                     " mtime = excluded.mtime, error = excluded.error, indexed = excluded.indexed RETURNING id",
                     (collection, str(x["path"]), x["digest"], st.st_size, st.st_mtime, error, time.time()))
                 file_id = cur.fetchone()[0]
+                # the file's old chunks, whoever wrote them: its chunks replace them, never add to them
+                self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
                 self.db.executemany(
-                    "INSERT INTO chunks (collection, file_id, path, title, message_id, thread_id, ord, text, vector)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(collection, file_id, d.path, d.title, d.message_id, d.thread_id, i, t, v.tobytes())
-                     for (d, i, t), v in zip(chunks, vecs)])
+                    "INSERT INTO chunks (collection, file_id, path, title, message_id, thread_id, ord, text, vector, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(collection, file_id, d.path, d.title, d.message_id, d.thread_id, i, t, v.tobytes(), seq)
+                     for seq, ((d, i, t), v) in enumerate(zip(chunks, vecs))])
             if error:
                 stats.errors.append((str(x["path"]), error))
             else:
@@ -288,12 +386,13 @@ class Index:
 
     def sync(self, collection: str = "default") -> int:
         """Drop files that no longer exist; returns how many were dropped."""
-        gone = [r for r in self.db.execute("SELECT id, path FROM files WHERE collection = ?", (collection,))
-                if not Path(r["path"]).exists()]
-        with self.db:
-            for r in gone:
-                self.db.execute("DELETE FROM chunks WHERE file_id = ?", (r["id"],))
-                self.db.execute("DELETE FROM files WHERE id = ?", (r["id"],))
+        with self._lock(collection):
+            gone = [r for r in self.db.execute("SELECT id, path FROM files WHERE collection = ?", (collection,))
+                    if not Path(r["path"]).exists()]
+            with _writing(self.db):
+                for r in gone:
+                    self.db.execute("DELETE FROM chunks WHERE file_id = ?", (r["id"],))
+                    self.db.execute("DELETE FROM files WHERE id = ?", (r["id"],))
         return len(gone)
 
     def roots(self, collection: str) -> list[str]:

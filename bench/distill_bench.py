@@ -63,12 +63,12 @@ def training_rows(cfg, steps: int = 6) -> list[dict]:
     from peft import LoraConfig, get_peft_model
 
     from distill import train as T
-    from distill.student import chat_template, load_model, load_tokenizer
+    from distill.student import LORA_TARGETS, chat_template, load_model, load_tokenizer
 
     tok, tpl = load_tokenizer(cfg.train.base), chat_template(cfg.train.base)
     pairs, _ = T.pairs(cfg)
     items = [i for i in (T.encode(tok, tpl, *p, cfg.train.max_len) for p in pairs[:400]) if i]
-    model = get_peft_model(load_model(cfg.train.base), LoraConfig(r=16, lora_alpha=32, target_modules=T.LORA_TARGETS,
+    model = get_peft_model(load_model(cfg.train.base), LoraConfig(r=16, lora_alpha=32, target_modules=LORA_TARGETS,
                                                                     task_type="CAUSAL_LM"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     rows = T.pack(items, cfg.train.batch_tokens, 0, cfg.train.max_len)
@@ -111,7 +111,8 @@ def export_rows(cfg) -> list[dict]:
 
     from assistant.engine.models import render_chat
     from distill import export as E
-    from distill.data import examples_path, read_examples
+    from distill.data import read_examples
+    from distill.layout import examples_path
     from distill.student import chat_template, load_model, load_tokenizer, resolve_base
 
     base = resolve_base(cfg.train.base)

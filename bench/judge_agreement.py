@@ -1,9 +1,9 @@
 """How often the teacher-as-judge agrees with a person's reading of the same pairs.
 
-    python bench/judge_agreement.py configs/support.toml bench/judge_check/support-v2-student-vs-teacher.jsonl teacher
+    python bench/judge_agreement.py configs/support.toml experiments/judge_check/support-v2-student-vs-teacher.jsonl teacher
 
 The reading file has one line per pair: {"id", "student_wins": 1 | 0.5 | 0, "note"}, written by
-reading the request and both answers (bench/judge_check/). The judge's verdicts come from the
+reading the request and both answers (experiments/judge_check/). The judge's verdicts come from the
 rubric scores `distill eval` cached for the student and the other system. Prints a table and
 writes bench/results/judge-<reading file name>.json.
 """
@@ -20,7 +20,7 @@ from common import report  # noqa: E402
 
 def main() -> None:
     from distill.config import load_config
-    from distill.evaluate import cached_rubric, verdict
+    from distill.judge import cached_rubric, verdict
 
     config, reading, other = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     cfg = load_config(config)

@@ -3,8 +3,8 @@
     python bench/judge_packet.py packet configs/summarize.toml teacher summarize-long 20 > packet.md
     # read packet.md; write one line per pair to verdicts.jsonl: {"pair": 3, "better": "A" | "B" | "tie", "note": "..."}
     python bench/judge_packet.py unblind configs/summarize.toml teacher summarize-long 20 verdicts.jsonl \\
-        > bench/judge_check/summarize-student-vs-teacher.jsonl
-    python bench/judge_agreement.py configs/summarize.toml bench/judge_check/summarize-student-vs-teacher.jsonl teacher
+        > experiments/judge_check/summarize-student-vs-teacher.jsonl
+    python bench/judge_agreement.py configs/summarize.toml experiments/judge_check/summarize-student-vs-teacher.jsonl teacher
 
 Add --flip to both commands for the same pairs with each pair's sides swapped (write the result to
 a `-flipped.jsonl` file): reading both orders shows how much the reader favours a position.
@@ -26,7 +26,8 @@ import sys
 def pairs(config: str, other: str, task: str, n: int, flip: bool = False) -> list[tuple[dict, str, str, bool]]:
     """[(eval item, answer A, answer B, the student is A)] for the first n items of one task."""
     from distill.config import load_config
-    from distill.evaluate import cached_rubric, items
+    from distill.evaluate import items
+    from distill.judge import cached_rubric
 
     cfg = load_config(config)
     out = {name: {i: d["output"] for i, d in cached_rubric(cfg, name).items()} for name in ("student", other)}
@@ -40,7 +41,7 @@ def pairs(config: str, other: str, task: str, n: int, flip: bool = False) -> lis
 
 
 def main() -> None:
-    from distill.evaluate import _asked_for, _judge_input
+    from distill.judge import _asked_for, _judge_input
 
     flip = "--flip" in sys.argv
     args = [a for a in sys.argv[1:] if a != "--flip"]

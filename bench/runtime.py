@@ -34,7 +34,7 @@ def decode_speed(model_name: str, rounds: int = 8) -> tuple[float, float, int]:
 
     import llama_cpp
 
-    from assistant.engine import registry
+    from assistant.services import models as registry
     from assistant.engine.models import physical_cores
 
     prompt = [{"role": "user", "content": "Write a long, detailed letter to a customer about a delayed order."}]
@@ -83,7 +83,7 @@ EMAIL_TOKENS = 150
 
 
 def ttft(model_name: str) -> tuple[float, float, int, int]:
-    from assistant.engine import registry
+    from assistant.services import models as registry
     from assistant.tasks import summarize
 
     body = json.loads(open(SHARED / "aeslc" / "dev.jsonl").readline())["email_body"]
@@ -143,7 +143,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model name (default: the summarize default)")
     args = ap.parse_args()
-    from assistant.engine import registry
+    from assistant.services import models as registry
 
     name = args.model or registry.default_for("summarize")
     from assistant.engine.gguf_tools import run_files

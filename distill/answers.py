@@ -1,6 +1,6 @@
 """`distill answers`: a model's own answers to the training prompts, the rejected side of self-play DPO.
 
-    distill answers configs/summarize-v7.toml --model summarize-smollm2-135m-v4 --out data/summarize-student-v4.jsonl.gz
+    distill answers experiments/summarize-v7.toml --model summarize-smollm2-135m-v4 --out data/summarize-student-v4.jsonl.gz
 
 One round of self-play (as SPIN, Chen et al. 2024): the student answers the prompts the teacher
 answered; `train.rejected` then pairs the teacher's answer (chosen) with the student's (rejected),
@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 from distill.config import Config
-from distill.data import examples_path, read_examples
-from distill.teach import load_done, teacher_file
+from distill.data import read_examples
+from distill.layout import examples_path, require, teacher_file
+from distill.systems import cache_file, generate, installed, write_prompts
+from distill.teach import load_done
 
 
 def model_files(model: str, lora: str | None) -> tuple[str, str | None, str]:
@@ -27,16 +29,12 @@ def model_files(model: str, lora: str | None) -> tuple[str, str | None, str]:
         return model, lora, Path(lora or model).stem
     if lora:
         raise ValueError(f"--lora goes with a .gguf --model; {model!r} is an installed model with its own adapter")
-    from distill.evaluate import installed
-
     return *installed(model), model
 
 
 def run(cfg: Config, model: str, out: Path, lora: str | None = None, tasks: tuple[str, ...] = ()) -> dict:
-    from distill.evaluate import cache_file, generate, write_prompts
-
     teacher = load_done(teacher_file(cfg))
-    rows = [e for e in read_examples(examples_path(cfg)) if e["split"] == "train" and e["use"] == "teacher"
+    rows = [e for e in read_examples(require(examples_path(cfg), "data")) if e["split"] == "train" and e["use"] == "teacher"
             and teacher.get(e["id"], {}).get("ok") and (not tasks or e["task"] in tasks)]
     if not rows:
         raise ValueError("no training prompts with a teacher answer" + (f" for {', '.join(tasks)}" if tasks else "")

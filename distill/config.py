@@ -8,9 +8,74 @@ Unknown keys are rejected, so a typo in a config fails loudly instead of being i
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+# ── checks used by the dataclasses' __post_init__: one-line ValueErrors naming the key ──
+
+_WHAT = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "dict": "a table"}
+
+
+def _key(section: str, name: str) -> str:
+    return f"{section}.{name}" if section else name
+
+
+def _fits(ftype: str, value) -> bool:
+    """Does `value` have the field type `ftype` (an annotation string: int, float, str, bool, dict,
+    tuple[X, ...], or a section class name)? An int is a number; a bool is not an integer."""
+    if ftype == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ftype == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ftype in ("str", "bool", "dict"):
+        return isinstance(value, {"str": str, "bool": bool, "dict": dict}[ftype])
+    if ftype.startswith("tuple["):
+        item = ftype[len("tuple["):].split(",")[0]
+        return isinstance(value, tuple) and all(_fits(item, v) for v in value)
+    return type(value).__name__ == ftype
+
+
+def _what(ftype: str) -> str:
+    if ftype.startswith("tuple["):
+        item = ftype[len("tuple["):].split(",")[0]
+        return {"str": "a list of strings", "int": "a list of integers", "float": "a list of numbers"}.get(item, "a list of tables")
+    return _WHAT.get(ftype, "a table")
+
+
+def check_types(obj, section: str) -> None:
+    """Every field of the dataclass `obj` has its declared type (ValueError naming `section.key` if not)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not _fits(f.type, value):
+            raise ValueError(f"{_key(section, f.name)} must be {_what(f.type)}, not {value!r}")
+
+
+def one_of(obj, section: str, **choices: tuple) -> None:
+    for name, allowed in choices.items():
+        if getattr(obj, name) not in allowed:
+            raise ValueError(f"{_key(section, name)} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                             f"not {getattr(obj, name)!r}")
+
+
+def at_least(obj, section: str, **lows: float) -> None:
+    for name, low in lows.items():
+        if getattr(obj, name) < low:
+            raise ValueError(f"{_key(section, name)} must be at least {low}, not {getattr(obj, name)!r}")
+
+
+def above(obj, section: str, **lows: float) -> None:
+    for name, low in lows.items():
+        if getattr(obj, name) <= low:
+            raise ValueError(f"{_key(section, name)} must be greater than {low}, not {getattr(obj, name)!r}")
+
+
+def between(obj, section: str, **ranges: tuple[float, float]) -> None:
+    for name, (low, high) in ranges.items():
+        if not low <= getattr(obj, name) <= high:
+            raise ValueError(f"{_key(section, name)} must be between {low} and {high}, not {getattr(obj, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -28,13 +93,14 @@ class Source:
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
 
     def __post_init__(self):
-        kinds = ("aeslc", "bitext", "tickets", "abcd", "mail", "csv", "jsonl", "feedback")
-        if self.kind not in kinds:
-            raise ValueError(f"source kind {self.kind!r} is not one of {kinds}")
-        if self.split not in ("auto", "train", "val"):
-            raise ValueError(f"source split must be auto, train or val, not {self.split!r}")
-        if self.target not in ("reference", "teacher"):
-            raise ValueError(f"source target must be 'reference' or 'teacher', not {self.target!r}")
+        where = "data.sources"
+        check_types(self, where)
+        one_of(self, where, kind=("aeslc", "bitext", "tickets", "abcd", "mail", "csv", "jsonl", "feedback"),
+               split=("auto", "train", "val"), target=("reference", "teacher"))
+        at_least(self, where, limit=0, weight=0)
+        between(self, where, inject=(0, 1))
+        if self.val_percent != -1:
+            between(self, where, val_percent=(0, 100))
 
 
 @dataclass(frozen=True)
@@ -44,6 +110,11 @@ class DataConfig:
     max_prompt_chars: int = 3500
     min_target_chars: int = 2
     max_target_chars: int = 2000
+
+    def __post_init__(self):
+        check_types(self, "data")
+        between(self, "data", val_percent=(0, 100))
+        at_least(self, "data", max_prompt_chars=1, min_target_chars=0, max_target_chars=1)
 
 
 @dataclass(frozen=True)
@@ -64,8 +135,9 @@ class TeachConfig:
     chunk_size: int = field(default=400, metadata={"help": "answers per chunk file"})
 
     def __post_init__(self):
-        if self.chunk_size < 1:
-            raise ValueError(f"teach.chunk_size must be at least 1, not {self.chunk_size}")
+        check_types(self, "teach")
+        at_least(self, "teach", concurrency=1, batch=1, samples=1, temperature=0, top_k_logits=0, limit=0, n_ctx=1,
+                 chunk_size=1)
 
 
 @dataclass(frozen=True)
@@ -104,16 +176,17 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.rejected, str):  # `train.rejected=own.jsonl.gz` on the command line
             object.__setattr__(self, "rejected", (self.rejected,))
+        check_types(self, "train")
+        one_of(self, "train", method=("lora", "full"), kd=("none", "forward_kl", "reverse_kl", "jsd"),
+               keep=("best", "last"), autocast=("bf16", "none"))
+        at_least(self, "train", lora_r=1, warmup_steps=0, max_steps=1, batch_tokens=1, grad_accum=1, max_len=2,
+                 eval_every=1, save_every=1, eval_examples=0, threads=0, dpo_weight=0, dpo_pairs=1)
+        above(self, "train", lora_alpha=0, lr=0, dpo_beta=0)
+        between(self, "train", lora_dropout=(0, 1), kd_weight=(0, 1))
         if self.rejected and self.dpo_weight <= 0:
             raise ValueError("train.rejected gives DPO pairs: set train.dpo_weight > 0 (e.g. 1.0) to use them")
-        if self.dpo_pairs < 1:
-            raise ValueError(f"train.dpo_pairs must be at least 1, not {self.dpo_pairs}")
-        if self.keep not in ("best", "last"):
-            raise ValueError(f"train.keep must be best or last, not {self.keep!r}")
-        if self.method not in ("lora", "full"):
-            raise ValueError(f"train.method must be lora or full, not {self.method!r}")
-        if self.kd not in ("none", "forward_kl", "reverse_kl", "jsd"):
-            raise ValueError(f"train.kd must be none, forward_kl, reverse_kl or jsd, not {self.kd!r}")
+        if self.init and self.method != "lora":
+            raise ValueError("train.init starts a LoRA from an adapter: it needs train.method=lora")
 
 
 @dataclass(frozen=True)
@@ -127,12 +200,25 @@ class EvalConfig:
                                                           "one GGUF of this type (its runtime default), or none (base + adapter)"})
     eval_file: str = field(default="", metadata={"help": "JSONL of held-out items with references (default: the val split)"})
 
+    def __post_init__(self):
+        check_types(self, "eval")
+        at_least(self, "eval", examples=1, judge_examples=1)
+        one_of(self, "eval", merge=("Q8_0", "F16", "Q4_0", "Q4_K_M", "none"))
+        for system in self.compare:
+            if system not in ("student", "base", "teacher"):
+                raise ValueError(f"eval.compare must list student, base or teacher, not {system!r}")
+
 
 @dataclass(frozen=True)
 class ExportConfig:
     kind: str = field(default="adapter", metadata={"help": "adapter (LoRA GGUF on the base) or merged"})
     quant: str = field(default="Q8_0", metadata={"help": "for merged: F16, Q8_0 or Q4_K_M"})
     min_agreement: float = field(default=0.9, metadata={"help": "fail below this top-1 agreement with torch"})
+
+    def __post_init__(self):
+        check_types(self, "export")
+        one_of(self, "export", kind=("adapter", "merged"), quant=("F16", "Q8_0", "Q4_K_M"))
+        between(self, "export", min_agreement=(0, 1))
 
 
 @dataclass(frozen=True)
@@ -148,8 +234,10 @@ class Config:
     root: str = field(default=".", metadata={"help": "folder relative paths are resolved against (the config's)"})
 
     def __post_init__(self):
-        if self.task not in ("summarize", "support"):
-            raise ValueError(f"task must be summarize or support, not {self.task!r}")
+        check_types(self, "")
+        one_of(self, "", task=("summarize", "support"))
+        if not self.name.strip():
+            raise ValueError("name must not be empty: it names the run folder and the installed model")
 
     @property
     def run_dir(self) -> Path:
@@ -164,7 +252,11 @@ class Config:
         return path if path.is_absolute() else (Path(self.root) / path).resolve()
 
 
+SECTIONS = {"data": "DataConfig", "teach": "TeachConfig", "train": "TrainConfig", "eval": "EvalConfig", "export": "ExportConfig"}
+
+
 def _build(cls, raw: dict, where: str):
+    """`cls` from a TOML table: unknown keys refused, sections and sources built, lists as tuples."""
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(raw) - set(known)
     if unknown:
@@ -173,12 +265,15 @@ def _build(cls, raw: dict, where: str):
     for key, value in raw.items():
         ftype = known[key].type
         if key == "sources":
+            if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
+                raise ValueError(f"data.sources must be a list of tables ([[data.sources]]), not {value!r}")
             value = tuple(_build(Source, s, "data.sources") for s in value)
-        elif isinstance(value, dict) and ftype not in ("dict",):
-            sub = {"data": DataConfig, "teach": TeachConfig, "train": TrainConfig, "eval": EvalConfig, "export": ExportConfig}[key]
-            value = _build(sub, value, key)
+        elif isinstance(value, dict) and ftype in SECTIONS.values():
+            value = _build(globals()[ftype], value, key)
         elif isinstance(value, list):
             value = tuple(value)
+        elif isinstance(value, str) and ftype == "tuple[str, ...]":  # `key=one.jsonl` on the command line
+            value = (value,)
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -188,6 +283,8 @@ def _set(raw: dict, dotted: str, value: str) -> None:
     node = raw
     for p in parents:
         node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {dotted}: {p} is not a section")
     try:
         node[leaf] = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:

@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from assistant import tasks
+from assistant.tasks import Email, Prompt
 from assistant.tasks import reply as reply_task
-from assistant.tasks import summarize as summarize_task
 from distill.config import Config, Source
+from distill.layout import examples_path
 
 DEFAULT_TASK = {"aeslc": "summarize-line", "bitext": "reply", "tickets": "reply", "abcd": "chat",
                 "mail": "summarize-short", "csv": "reply", "jsonl": "reply", "feedback": "reply"}
@@ -32,45 +34,25 @@ def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def prompt_for(task: str, text: str, subject: str = "", sender: str = "", kb=None) -> list[dict]:
-    """Chat messages for one example, from the assistant's own task code."""
+def prompt_for(task: str, text: str, subject: str = "", sender: str = "", kb=None, date: str | None = None) -> Prompt:
+    """The prompt for one example, built by the assistant's own Task object (as the runtime builds it)."""
+    t = tasks.task(task)
     if task == "reply":
-        return reply_task.build_messages(text, subject, kb)[0]
-    kind, _, length = task.rpartition("-")
-    thread = "thread" in kind
-    body = summarize_task.input_text(text, subject, sender, None, length)
-    return summarize_task.build_messages(body, length, thread=thread)[0]
-
-
-def prompt_version_of(messages: list[dict]) -> str | None:
-    """Which version of the task code's prompt built these messages (None if neither task's).
-
-    A student must run with the prompt it was trained on, and `distill data` builds with the version
-    current at the time: the examples, not today's code, say which it was. The versions differ in
-    how the text is fenced (see assistant/tasks).
-    """
-    system, user = messages[0]["content"], messages[-1]["content"]
-    if system.startswith(reply_task.SYSTEM[:40]):
-        return "reply-v1" if "<<<CUSTOMER" in system else "reply-v2"
-    if system.startswith(summarize_task.SYSTEM[:20]):
-        if '"""' in user:
-            return "summarize-v3"
-        return "summarize-v2" if user.startswith("<<<EMAIL") else "summarize-v1"
-    return None
+        return t.prompt(text, subject=subject, kb=kb)
+    return t.prompt(t.text(Email(text, subject, sender, date)))
 
 
 def trained_prompt_version(path: Path, task: str) -> str:
-    """The prompt version of a run's examples file: the first task example's (else today's).
-    Chat turns are skipped: they are built with the newest system prompt whatever the version."""
-    current = summarize_task.PROMPT_VERSION if task == "summarize" else reply_task.PROMPT_VERSION
+    """The prompt version a run's examples were built with, as recorded when each prompt was built
+    (the first task example's; today's for a file written before versions were recorded)."""
+    student = "summarize" if task == "summarize" else "support"
     if path.exists():
         with open(path) as f:
             for line in f:
                 ex = json.loads(line)
-                version = prompt_version_of(ex["messages"]) if ex.get("task") != "chat" else None
-                if version and version.startswith(current.split("-")[0]):
-                    return version
-    return current
+                if ex.get("task") != "chat" and ex.get("prompt_version"):
+                    return ex["prompt_version"]
+    return tasks.current_version(student)
 
 
 def _rows_csv(path: Path) -> Iterator[dict]:
@@ -142,11 +124,11 @@ def _mail_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
     if "thread" in (src.task or ""):
         for t in group_threads(msgs):
             if len(t.messages) > 1:
-                text = summarize_task.thread_text([(m.from_, m.date, m.body) for m in t.messages])
-                yield f"mail:{t.thread_id}", {"text": text, "subject": t.subject}
+                yield f"mail:{t.thread_id}", {"thread": [Email(m.body, m.subject, m.from_, m.date) for m in t.messages],
+                                              "subject": t.subject}
     else:
         for m in msgs:
-            yield f"mail:{m.message_id}", {"text": m.body, "subject": m.subject, "sender": m.from_}
+            yield f"mail:{m.message_id}", {"text": m.body, "subject": m.subject, "sender": m.from_, "date": m.date}
 
 
 INJECTIONS = [
@@ -194,15 +176,19 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                 if src.limit and count >= src.limit:
                     break
                 if "history" in f:
-                    messages = [{"role": "system", "content": reply_task.SYSTEM_V2}] + [
-                        {"role": "user" if s == "customer" else "assistant", "content": t} for s, t in f["history"]]
+                    turns = [{"role": "user" if s == "customer" else "assistant", "content": t} for s, t in f["history"]]
+                    prompt = tasks.task("chat").prompt(turns, None)
+                elif "thread" in f:
+                    t = tasks.task(task)
+                    prompt = t.prompt(t.text(f["thread"], f["subject"]))
                 else:
                     text = (f.get("text") or "")[: cfg.data.max_prompt_chars]
                     if src.inject and random_share(eid) < src.inject:
                         text, eid = inject(text, eid), eid + ":inj"
                     if not text.strip():
                         continue
-                    messages = prompt_for(task, text, f.get("subject", ""), f.get("sender", ""))
+                    prompt = prompt_for(task, text, f.get("subject", ""), f.get("sender", ""), date=f.get("date"))
+                messages = prompt.messages
                 key = hashlib.sha1(json.dumps(messages).encode()).hexdigest()
                 if key in seen:
                     continue
@@ -220,13 +206,10 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                 if task != DEFAULT_TASK[src.kind]:
                     eid = f"{eid}:{task}"  # an email asked for a line and for a summary gives two examples
                 yield {"id": eid, "source": src.kind, "task": task, "split": split, "messages": messages,
+                       "prompt_version": prompt.version,
                        "reference": ref, "use": src.target, "weight": src.weight, "meta": f.get("meta", {})}
         except (OSError, KeyError, ValueError) as e:
             _warn(f"{path}: cannot read as {src.kind} ({type(e).__name__}: {e})")
-
-
-def examples_path(cfg: Config) -> Path:
-    return cfg.run_dir / "data" / "examples.jsonl"
 
 
 def run(cfg: Config) -> Path:
@@ -260,7 +243,7 @@ def stats(cfg: Config) -> dict:
         counts[key] += 1
         p = sum(len(m["content"]) for m in ex["messages"]) / 3.6
         ref = ex["reference"][0] if isinstance(ex["reference"], list) else ex["reference"]
-        t = len(ref or "") / 3.6 if ex["use"] == "reference" else summarize_task.MAX_TOKENS.get(ex["task"].rpartition("-")[2], 250) * 0.6
+        t = len(ref or "") / 3.6 if ex["use"] == "reference" else tasks.task(ex["task"]).max_tokens * 0.6
         prompt_tok[key] += p
         target_tok[key] += t
         if ex["use"] == "teacher" and ex["split"] == "train":

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from assistant import paths
 from assistant.engine import registry
+from assistant.tasks import RUNTIME_TASKS
 from distill.config import Config
-from distill.data import examples_path, trained_prompt_version
-from distill.evaluate import eval_dir
-from distill.export import export_dir
+from distill.data import trained_prompt_version
+from distill.layout import eval_dir, examples_path, export_dir, require
 from distill.student import resolve_base
 
 TASKS_OF = {"summarize": "summarize", "support": "reply"}
@@ -56,7 +56,7 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
 
 
 def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Path:
-    info = json.loads((export_dir(cfg) / "export.json").read_text())
+    info = json.loads(require(export_dir(cfg) / "export.json", "export").read_text())
     src = export_dir(cfg) / info["file"]
     dest = dest or paths.data_dir() / "models" / cfg.name
     dest.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Pa
         e = registry.entry_from_manifest(dest / "manifest.json", "distill")
         registry.add_model(e.path, e.name, e.lora_path, TASKS_OF[cfg.task], source="distill", manifest=e.manifest)
         if make_default:
-            registry.set_default(TASKS_OF[cfg.task], cfg.name)
+            registry.set_default(TASKS_OF[cfg.task], cfg.name, RUNTIME_TASKS)
             if cfg.task == "support":
-                registry.set_default("chat", cfg.name)
+                registry.set_default("chat", cfg.name, RUNTIME_TASKS)
     return dest

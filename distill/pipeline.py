@@ -11,8 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from distill import data, evaluate, export, install, teach, train
+from distill import checkpoint, data, evaluate, export, install, teach, train
 from distill.config import Config
+from distill.layout import checkpoint_path, eval_dir, examples_path, export_dir, weights_dir
 
 
 def _newer(out: Path, *inputs: Path) -> bool:
@@ -27,16 +28,14 @@ def _say(json_progress: bool, **event) -> None:
 
 
 def train_done(cfg: Config) -> bool:
-    ckpt = train.train_dir(cfg) / "ckpt.pt"
-    if not ckpt.exists() or not train.weights_dir(cfg).exists():
+    ckpt = checkpoint_path(cfg)
+    if not ckpt.exists() or not weights_dir(cfg).exists():
         return False
-    import torch
-
-    return torch.load(ckpt, weights_only=False)["step"] >= cfg.train.max_steps
+    return checkpoint.read(ckpt)["step"] >= cfg.train.max_steps
 
 
 def run(cfg: Config, json_progress: bool = False, make_default: bool = False, skip_eval: bool = False) -> Path:
-    examples = data.examples_path(cfg)
+    examples = examples_path(cfg)
     if not examples.exists():
         _say(json_progress, stage="data", status="building")
         data.run(cfg)
@@ -48,17 +47,17 @@ def run(cfg: Config, json_progress: bool = False, make_default: bool = False, sk
         teach.run(cfg, (lambda r: _say(json_progress, stage="teach", status="example", detail=r["id"])) if json_progress else None)
     if not train_done(cfg):
         _say(json_progress, stage="train", status="running")
-        train.run(cfg, resume=(train.train_dir(cfg) / "ckpt.pt").exists(), json_progress=json_progress)
+        train.run(cfg, resume=checkpoint_path(cfg).exists(), json_progress=json_progress)
     _say(json_progress, stage="train", status="done")
 
-    exp = export.export_dir(cfg) / "export.json"
-    weights = train.weights_dir(cfg)
+    exp = export_dir(cfg) / "export.json"
+    weights = weights_dir(cfg)
     if not _newer(exp, weights / "adapter_model.safetensors") or json.loads(exp.read_text()).get("weights", "best") != weights.name:
         _say(json_progress, stage="export", status="running")
         export.run(cfg)
     _say(json_progress, stage="export", status="done", detail=exp.read_text().replace("\n", " "))
 
-    if not skip_eval and not _newer(evaluate.eval_dir(cfg) / "report.json", exp):
+    if not skip_eval and not _newer(eval_dir(cfg) / "report.json", exp):
         _say(json_progress, stage="eval", status="running")
         evaluate.run(cfg)
     out = install.run(cfg, make_default=make_default)

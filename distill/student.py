@@ -1,8 +1,18 @@
-"""Load a student (or teacher) into torch: from a GGUF (dequantized by transformers) or an HF folder."""
+"""The student in torch: loaded from a GGUF (dequantized by transformers) or an HF folder, with LoRA.
+
+    model = lora_model(load_model("smollm2-135m"), cfg)   # LoRA on attention and MLP (or from `train.init`)
+    tok, template = load_tokenizer("smollm2-135m"), chat_template("smollm2-135m")
+"""
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
+
+from distill.config import Config
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def resolve_base(base: str) -> Path:
@@ -75,3 +85,46 @@ def vocabulary(base: str) -> list[str] | None:
     r = gguf.GGUFReader(str(p))
     f = r.fields["tokenizer.ggml.tokens"]
     return [bytes(f.parts[i]).decode("utf-8", errors="replace") for i in f.data]
+
+
+def check_vocab(cfg: Config) -> None:
+    """Token-level KD needs one vocabulary: refuse clearly when teacher and student differ."""
+    student, teacher = vocabulary(cfg.train.base), vocabulary(cfg.teach.teacher)
+    if student[: len(teacher)] != teacher[: len(student)] or abs(len(student) - len(teacher)) > 512:
+        raise ValueError(
+            f"token-level KD needs a shared tokenizer: student {cfg.train.base} has {len(student)} tokens, "
+            f"teacher {cfg.teach.teacher} has {len(teacher)} and they differ. Use train.kd=none (sequence-level KD), "
+            "or a student from the teacher's family (e.g. qwen2.5-coder-0.5b for qwen2.5-coder-1.5b)."
+        )
+
+
+def lora_model(model, cfg: Config):
+    """The student with LoRA on attention and MLP, zero-initialized or started from `train.init`."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    t = cfg.train
+    r, alpha, state = t.lora_r, t.lora_alpha, None
+    if t.init:
+        src = cfg.resolve(t.init)
+        if not src.exists():
+            raise ValueError(f"train.init: {src} does not exist (a student's adapter.gguf or a peft folder)")
+        if src.is_dir():  # a peft folder
+            from safetensors.torch import load_file
+
+            meta = json.loads((src / "adapter_config.json").read_text())
+            r, alpha, state = meta["r"], meta["lora_alpha"], load_file(str(src / "adapter_model.safetensors"))
+        else:
+            from distill.convert import read_adapter
+
+            state, alpha, r = read_adapter(src, model, LORA_TARGETS)
+    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`: not ours to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=t.lora_dropout,
+                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    if state is not None:
+        loaded = set_peft_model_state_dict(model, state)
+        missing = [k for k in loaded.missing_keys if "lora_" in k]
+        if missing or loaded.unexpected_keys:
+            raise ValueError(f"{t.init}: does not fit the student's LoRA modules "
+                             f"(e.g. {(missing or loaded.unexpected_keys)[0]})")
+    return model

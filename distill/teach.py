@@ -27,7 +27,8 @@ from urllib.parse import urlparse
 
 from assistant.tasks import summarize as summarize_task
 from distill.config import Config, TeachConfig
-from distill.data import examples_path, read_examples
+from distill.data import read_examples
+from distill.layout import examples_path, require, teacher_file
 
 _REFUSAL = re.compile(r"^(i'?m sorry|i cannot|i can'?t|as an ai|i am unable|i'm unable)", re.I)
 
@@ -146,12 +147,24 @@ class LocalTeacher:
         return d
 
 
+def _loopback(host: str) -> bool:
+    """Only this machine: localhost or a loopback address (127.0.0.1.example.net is a remote name)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OpenAITeacher:
     """An OpenAI-compatible server, asked with N concurrent requests."""
 
     def __init__(self, model: str, base_url: str, tc: TeachConfig):
         host = urlparse(base_url).hostname or ""
-        if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+        if not _loopback(host):
             if not tc.allow_remote:
                 raise ValueError(f"{base_url} is not on this machine: your data would leave it. "
                                  "Set teach.allow_remote=true to accept that.")
@@ -260,10 +273,6 @@ def lock(path: Path):
     return fh
 
 
-def teacher_file(cfg: Config) -> Path:
-    return cfg.run_dir / "teach" / "teacher.jsonl"
-
-
 def _answer(teacher, ex: dict, tc: TeachConfig) -> dict:
     task, t0 = ex["task"], time.time()
     samples = [teacher.generate(ex["messages"], max_tokens_for(task), seed=s) for s in range(max(1, tc.samples))]
@@ -280,7 +289,7 @@ def run(cfg: Config, progress=None) -> Path:
     out = teacher_file(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     held = lock(out.parent / ".lock")
-    examples = [e for e in read_examples(examples_path(cfg)) if e["use"] == "teacher" and e["split"] == "train"]
+    examples = [e for e in read_examples(require(examples_path(cfg), "data")) if e["use"] == "teacher" and e["split"] == "train"]
     done = load_done(out)
     wanted = {e["id"] for e in examples}
     chunks = cfg.resolve(tc.chunk_dir) if tc.chunk_dir else None

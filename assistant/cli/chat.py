@@ -10,9 +10,8 @@ import click
 
 from assistant import AssistantError
 
-from assistant.cli.base import cli, emit, model_option
+from assistant.cli.base import cli, emit, first_use_indexing, model_option
 from assistant.cli.run import _stream_out
-from assistant.engine.loops import stop_loops
 
 
 @cli.command()
@@ -34,26 +33,23 @@ def prompt(text, system, options, no_stream, cont, no_log, model_name, base_url)
         assistant prompt -c "Shorter, please"
         assistant prompt -o temperature 0.8 -o seed 1 "Name a cat"
     """
-    from assistant.engine import registry
-    from assistant.services import store
+    from assistant.services import chat, models
 
     if text in (None, "-"):
         text = sys.stdin.read()
     opts = _parse_options(options)
-    model = registry.resolve(model_name, "chat", base_url)
-    db = store.connect()
-    cid = store.last_conversation(db) if cont else None
-    history = store.conversation_messages(db, cid) if cid else []
-    messages = ([{"role": "system", "content": system}] if system else []) + history + [{"role": "user", "content": text}]
+    model = models.resolve(model_name, "chat", base_url)
+    db = chat.connect()
+    cid = chat.last_conversation(db) if cont else None
+    conversation = chat.Conversation.open(db, cid) if cid else chat.Conversation(db)
+    conversation.system = system or ""  # a one-shot prompt sends a system prompt only when given one
     start = time.time()
-    pieces = stop_loops(model.stream(messages, **opts))
+    pieces = chat.stream(model, chat.chat_prompt(model, conversation.history, text, conversation.system), **opts)
     out = "".join(pieces) if no_stream else "".join(_stream_out(pieces))
     if no_stream:
         click.echo(out.strip())
     if not no_log:
-        cid = cid or store.new_conversation(db, model.name, system=system or "")
-        store.log_response(db, model=model.name, kind="chat", prompt=text, response=out.strip(), system=system or "",
-                           conversation_id=cid, options=opts, duration_ms=int((time.time() - start) * 1000))
+        conversation.record(model, text, out.strip(), start, opts)
 
 
 def _parse_options(options) -> dict:
@@ -70,7 +66,7 @@ def _parse_options(options) -> dict:
 
 
 @cli.command()
-@click.option("-n", "--count", default=3, show_default=True, help="How many entries.")
+@click.option("-n", "--count", type=click.IntRange(1, 10_000), default=3, show_default=True, help="How many entries.")
 @click.option("-q", "--query", help="Full-text search over prompts and responses.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def logs(count, query, as_json):
@@ -85,7 +81,7 @@ def logs(count, query, as_json):
 @cli.command()
 @click.argument("question")
 @click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
-@click.option("-k", default=4, show_default=True, help="How many passages to give the model.")
+@click.option("-k", type=click.IntRange(1, 20), default=4, show_default=True, help="How many passages to give the model.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"answer", "sources", "model"} as JSON.')
 @model_option
 def ask(question, collection, k, as_json, model_name, base_url):
@@ -96,24 +92,17 @@ def ask(question, collection, k, as_json, model_name, base_url):
     \b
         assistant ask "How do I return a damaged item?" --collection demo-kb
     """
-    from assistant.engine import registry
-    from assistant.demo import resolve_collection
-    from assistant.index import Index
-    from assistant.engine.models import complete
-    from assistant.tasks.ask import build_messages, cite
+    from assistant.services import chat, models
 
-    idx = Index.open()
-    name = resolve_collection(collection, idx)
-    if name != collection:
-        click.echo(f"(nothing indexed yet: answering from the built-in {name} collection)", err=True)
-    hits = idx.search(question, name, k)
-    model = registry.resolve(model_name, "chat", base_url)
-    messages = build_messages(question, [h.text for h in hits])
-    answer = cite(complete(model, messages, max_tokens=300), [h.text for h in hits])
-    sources = [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
+    model = models.resolve(model_name, "chat", base_url)
+    with first_use_indexing() as indexing:
+        result = chat.ask(model, question, collection, k, indexing)
+    if result.collection != collection:
+        click.echo(f"(nothing indexed yet: answered from the built-in {result.collection} collection)", err=True)
+    out = result.to_json()
     if as_json:
-        click.echo(json.dumps({"answer": answer, "sources": sources, "model": model.name}))
+        click.echo(json.dumps({"answer": out["answer"], "sources": out["sources"], "model": out["model"]}))
         return
-    click.echo(answer + "\n")
-    for s in sources:
+    click.echo(result.answer + "\n")
+    for s in out["sources"]:
         click.echo(f"[{s['n']}] {s['title']} — {s['message_id'] or s['path']}")

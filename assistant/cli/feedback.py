@@ -48,7 +48,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 @cli.command()
 @click.argument("task", type=click.Choice(["reply", "summarize"]))
-@click.option("--steps", default=60, show_default=True, help="Training steps (about 5 s each on 2 cores).")
+@click.option("--steps", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Training steps (about 5 s each on 2 cores).")
 @click.option("--replay", type=click.Path(exists=True, dir_okay=False),
               help="A CSV/JSONL of original examples mixed in, so the student keeps its general skill.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before starting.")

@@ -1,4 +1,4 @@
-"""`assistant index`, `search` and `ask`: retrieval over your own mail and documents."""
+"""`assistant index` and `assistant search`: retrieval over your own mail and documents."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def index_add(paths, collection, as_json):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from assistant.index import Index
+    from assistant.services import retrieval
 
-    idx = Index.open()
+    idx = retrieval.open_index()
     with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True,
                   disable=not sys.stderr.isatty()) as bar:
@@ -78,9 +78,9 @@ def index_sync(collection):
     \b
         assistant index sync --collection work
     """
-    from assistant.index import Index
+    from assistant.services import retrieval
 
-    idx = Index.open()
+    idx = retrieval.open_index()
     dropped = idx.sync(collection)
     stats = idx.add(idx.roots(collection), collection) if idx.roots(collection) else None
     click.echo(f"dropped {dropped}; " + (f"{stats.files_indexed} re-indexed, {stats.files_skipped} unchanged" if stats else ""))
@@ -90,9 +90,9 @@ def index_sync(collection):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per collection.")
 def index_list(as_json):
     """Collections with their file and chunk counts."""
-    from assistant.index import Index
+    from assistant.services import retrieval
 
-    for c in Index.open().collections():
+    for c in retrieval.open_index().collections():
         click.echo(json.dumps(c) if as_json else f"{c['name']:20} {c['files']:6} files {c['chunks']:8} chunks  {c['model_id']}")
 
 
@@ -100,9 +100,9 @@ def index_list(as_json):
 @click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
 def index_stats(collection):
     """Counts for one collection, and files that could not be read."""
-    from assistant.index import Index
+    from assistant.services import retrieval
 
-    idx = Index.open()
+    idx = retrieval.open_index()
     c = next((c for c in idx.collections() if c["name"] == collection), None)
     if not c:
         raise click.ClickException(f"no collection named {collection!r}")
@@ -114,16 +114,16 @@ def index_stats(collection):
 @click.argument("collection")
 def index_remove(collection):
     """Delete a collection from the index (your files stay)."""
-    from assistant.index import Index
+    from assistant.services import retrieval
 
-    Index.open().remove(collection)
+    retrieval.open_index().remove(collection)
     click.echo(f"removed {collection}")
 
 
 @cli.command()
 @click.argument("query", required=False)
 @click.option("--collection", "-C", default="default", show_default=True, help="Which collection (a named index).")
-@click.option("-k", default=10, show_default=True, help="How many hits.")
+@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many hits.")
 @click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True,
               help="lexical: BM25 on words; dense: MiniLM embeddings; hybrid: both, fused.")
 @click.option("--batch", type=click.File(), help='JSONL of {"id", "query"}; prints {"id", "hits"} lines.')
@@ -140,11 +140,10 @@ def search(query, collection, k, mode, batch, as_json):
         assistant search "refund for a damaged item" -C demo-kb -k 3 --json
         assistant search --batch queries.jsonl -C work > hits.jsonl
     """
-    from assistant.demo import resolve_collection
-    from assistant.index import Index
+    from assistant.services import retrieval
 
-    idx = Index.open()
-    collection = resolve_collection(collection, idx)
+    idx = retrieval.open_index()
+    collection = retrieval.collection(collection, idx)
     if batch:
         for n, line in enumerate(batch, 1):
             if not line.strip():

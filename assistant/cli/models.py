@@ -7,8 +7,7 @@ import json
 import click
 
 from assistant.cli.base import cli
-
-
+from assistant.tasks import RUNTIME_TASKS
 
 
 @cli.group()
@@ -20,31 +19,37 @@ def models():
 @click.option("--json", "as_json", is_flag=True)
 def models_list(as_json):
     """Installed models: the built-in base, shipped students, and yours."""
-    from assistant.engine import registry
+    from assistant.services import models as service
 
-    defaults = {t: registry.default_for(t) for t in registry.TASKS}
-    for e in registry.all_models().values():
-        tasks = [t for t, n in defaults.items() if n == e.name]
+    for row in service.listing():
         if as_json:
-            click.echo(json.dumps({"name": e.name, "path": e.path, "lora_path": e.lora_path, "task": e.task,
-                                   "source": e.source, "size": e.size_bytes(), "default_for": tasks}))
+            click.echo(json.dumps({k: v for k, v in row.items() if k != "prompt_current"}))
         else:
-            mark = f"  [default: {', '.join(tasks)}]" if tasks else ""
-            if not registry.prompt_current(e):
+            mark = f"  [default: {', '.join(row['default_for'])}]" if row["default_for"] else ""
+            if not row["prompt_current"]:
                 mark += "  [trained on an older prompt: not used by default]"
-            click.echo(f"{e.name:32} {e.source:8} {e.size_bytes() / 1e6:7.1f} MB{mark}")
+            click.echo(f"{row['name']:32} {row['source']:8} {row['size'] / 1e6:7.1f} MB{mark}")
 
 
 @models.command("add")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--name", required=True, help="Name to use with --model.")
+@click.option("--name", required=True, help="Name to use with --model: a plain word (no ':', '/' or spaces around it).")
 @click.option("--lora", type=click.Path(dir_okay=False), help="A LoRA adapter GGUF to apply on PATH.")
-@click.option("--task", type=click.Choice(["chat", "summarize", "reply"]))
+@click.option("--task", type=click.Choice(RUNTIME_TASKS),
+              help="What the model is for: chat, summarize or reply (`assistant models default TASK NAME` "
+                   "makes it that task's default).")
 def models_add(path, name, lora, task):
-    """Register a GGUF model (optionally base + LoRA adapter). The file is checked first."""
-    from assistant.engine import registry
+    """Register a GGUF model (optionally base + LoRA adapter). The file is checked first.
 
-    e = registry.add_model(path, name, lora, task)
+    Example usage:
+
+    \b
+        assistant models add my.gguf --name mine --task reply
+        assistant reply ticket.eml --model mine
+    """
+    from assistant.services import models as service
+
+    e = service.add_model(path, name, lora, task)
     click.echo(f"added {e.name} ({e.size_bytes() / 1e6:.1f} MB)")
 
 
@@ -52,9 +57,9 @@ def models_add(path, name, lora, task):
 @click.argument("name")
 def models_remove(name):
     """Forget a model you added (the file stays)."""
-    from assistant.engine import registry
+    from assistant.services import models as service
 
-    registry.remove_model(name)
+    service.remove_model(name)
     click.echo(f"removed {name}")
 
 
@@ -65,18 +70,13 @@ def models_prepare():
     A student ships as a small LoRA adapter; it runs fastest folded into its base and quantized
     (Q8_0 by default; `[runtime] merge = "none"` in config.toml keeps the adapter separate).
     """
-    from pathlib import Path
+    from assistant.services import models as service
 
-    from assistant.engine import registry
-    from assistant.engine.gguf_tools import merged
-
-    kind = registry.merge_kind()
-    if kind is None:
+    if service.merge_kind() is None:
         click.echo("runtime merge is off (config [runtime] merge = \"none\"): nothing to build")
         return
-    for e in registry.all_models().values():
-        if e.mergeable:
-            click.echo(f"{e.name}: {merged(Path(e.path), Path(e.lora_path), kind, e.name)}")
+    for name, path in service.prepare():
+        click.echo(f"{name}: {path}")
 
 
 @models.command("default")
@@ -84,7 +84,7 @@ def models_prepare():
 @click.argument("name")
 def models_default(task, name):
     """Use NAME for TASK from now on (also how to roll back after a retrain)."""
-    from assistant.engine import registry
+    from assistant.services import models as service
 
-    registry.set_default(task, name)
+    service.set_default(task, name)
     click.echo(f"{task}: {name}")

@@ -9,7 +9,7 @@ import click
 
 from assistant import AssistantError
 
-from assistant.cli.base import cli, emit, model_option, progress
+from assistant.cli.base import cli, emit, first_use_indexing, model_option, progress
 from assistant.tasks.summarize import LINE_SAMPLES
 
 
@@ -41,13 +41,16 @@ def summarize(paths, length, threads, samples, as_json, no_log, model_name, base
         assistant summarize message.eml
         assistant summarize ~/Mail/INBOX --threads --length long --json
         cat note.txt | assistant summarize - --length line
+
+    A message that cannot be read or summarized is reported on stderr (and as an {"path", "error"}
+    line with --json) and the rest go on. Exit status: 0 when at least one summary was written,
+    1 when none was (nothing found, or every message failed).
     """
+    from assistant.services import models, store
     from assistant.services import summarize as summarize_service
-    from assistant.engine import registry
-    from assistant.services import store
     from assistant.mail import MailError
 
-    model = registry.resolve(model_name, "summarize", base_url)
+    model = models.resolve(model_name, "summarize", base_url)
     files, stdin_msg = _read_inputs(paths)
     if stdin_msg is not None:
         results = iter([summarize_service.summarize_message(model, stdin_msg, length, samples)])
@@ -58,23 +61,27 @@ def summarize(paths, length, threads, samples, as_json, no_log, model_name, base
         items = list(read_mail(*files))  # parsed once: the bar's total is exact, mbox files included
         total = summarize_service.count_units(items, threads)
         results = summarize_service.summarize_items(model, items, length, threads, samples)
-    db = None if no_log else store.connect()
+    db = None if no_log else _history()
     failed = 0
     with progress(total, "summarizing") as bar:
         task = bar.add_task("", total=total)
         for r in results:
             if isinstance(r, MailError):
                 failed += 1
-                emit(r.to_json(), as_json, "")
-                if not as_json:
-                    click.echo(f"error: {r.path}: {r.error}", err=True)
+                if as_json:
+                    emit(r.to_json(), as_json, "")
+                click.echo(f"error: {r.path}: {r.error}", err=True)
             else:
                 emit(r.to_json(), as_json, f"{r.path}: {r.summary}")
                 if db:
                     store.log_response(db, model=r.model, kind=f"summarize-{length}", prompt=r.path, response=r.summary)
             bar.update(task, advance=1)
-    if failed and not as_json:
-        click.echo(f"{failed} message(s) could not be summarized", err=True)
+    if total == 0:
+        raise AssistantError(f"no messages found in {', '.join(files)}")
+    if failed == total:
+        raise AssistantError(f"nothing was summarized: every message failed ({failed})")
+    if failed:
+        click.echo(f"warning: {failed} of {total} message(s) could not be summarized", err=True)
 
 
 @cli.command()
@@ -97,12 +104,11 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
     """
     from pathlib import Path
 
-    from assistant.services import prompting, reply as reply_service
-    from assistant.engine import registry
-    from assistant.services import store
+    from assistant.services import models, prompting, retrieval, store
+    from assistant.services import reply as reply_service
     from assistant.mail import MailError, read_mail
 
-    model = registry.resolve(model_name, "reply", base_url)
+    model = models.resolve(model_name, "reply", base_url)
     if path == "-":
         msg = prompting.message_from_text(sys.stdin.buffer.read())
     else:
@@ -114,11 +120,8 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
             raise AssistantError(f"{path}: {first.error if isinstance(first, MailError) else 'empty message'}")
     chunks = None
     if kb:
-        from assistant.demo import resolve_collection
-        from assistant.index import Index
-
-        idx = Index.open()
-        chunks = [h.text for h in idx.search(msg.subject + "\n" + msg.body, resolve_collection(kb, idx), k=4)]
+        with first_use_indexing() as indexing:
+            chunks = [h.text for h in retrieval.passages(msg.subject + "\n" + msg.body, kb, k=4, progress=indexing)[1]]
     start = time.time()
     if as_json or edit:
         text = reply_service.draft_reply(model, msg, chunks)
@@ -131,12 +134,23 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
         emit({"reply": final, "model": model.name}, True, "")
     elif edit:
         click.echo(final)
-    if not no_log:
-        db = store.connect()
+    db = None if no_log else _history()
+    if db is not None:
         store.log_response(db, model=model.name, kind="reply", prompt=msg.body, response=final,
                            duration_ms=int((time.time() - start) * 1000))
         if edit:
             store.add_feedback(db, task="reply", model=model.name, source=path, input=msg.body, draft=text, final=final)
+
+
+def _history():
+    """The history database, or None with a warning when it cannot be opened: the output matters more."""
+    from assistant.services import store
+
+    try:
+        return store.connect()
+    except AssistantError as e:
+        click.echo(f"warning: history is not saved: {e}", err=True)
+        return None
 
 
 def _stream_out(pieces):

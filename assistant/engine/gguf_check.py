@@ -8,6 +8,8 @@ range against the file size.
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,10 @@ _TYPE_SIZES = {
 
 
 class InvalidModelFile(AssistantError):
-    pass
+    """A file llama.cpp must not see; the message is one line whatever the file name or its contents hold."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
 @dataclass
@@ -41,21 +46,28 @@ class GGUFInfo:
 
 
 class _Reader:
-    def __init__(self, data: bytes, path: Path) -> None:
-        self.data, self.pos, self.path = data, 0, path
+    def __init__(self, data: bytes, path: Path, size: int) -> None:
+        self.data, self.pos, self.path, self.size = data, 0, path, size
+
+    def need(self, n: int) -> None:
+        """Fail with the reason if fewer than n bytes are left."""
+        if self.pos + n > len(self.data):
+            if len(self.data) < self.size:
+                raise InvalidModelFile(f"{self.path}: GGUF header larger than {len(self.data) >> 20} MB")
+            raise InvalidModelFile(f"{self.path}: truncated: file ends at byte {self.size}")
 
     def take(self, fmt: str):
         size = struct.calcsize("<" + fmt)
-        if self.pos + size > len(self.data):
-            raise InvalidModelFile(f"{self.path}: truncated GGUF header")
+        self.need(size)
         (value,) = struct.unpack_from("<" + fmt, self.data, self.pos)
         self.pos += size
         return value
 
     def string(self) -> str:
         n = self.take("Q")
-        if n > 1 << 24 or self.pos + n > len(self.data):
+        if n > 1 << 24:
             raise InvalidModelFile(f"{self.path}: corrupt GGUF string (length {n})")
+        self.need(n)
         raw = self.data[self.pos : self.pos + n]
         self.pos += n
         return raw.decode("utf-8", errors="replace")
@@ -69,6 +81,8 @@ class _Reader:
             itype, n = self.take("I"), self.take("Q")
             if n > 1 << 28:
                 raise InvalidModelFile(f"{self.path}: corrupt GGUF array (length {n})")
+            item = struct.calcsize("<" + _SCALARS[itype]) if itype in _SCALARS else 8
+            self.need(n * item)  # before looping: a huge count in a short file fails at once
             items = [self.value(itype, depth + 1) for _ in range(n)]
             return items if n <= 64 else f"<array of {n}>"
         raise InvalidModelFile(f"{self.path}: unknown GGUF value type {vtype}")
@@ -77,15 +91,14 @@ class _Reader:
 def read_header(path: str | Path, max_header: int = 64 << 20) -> GGUFInfo:
     """Parse and check a GGUF header; raise InvalidModelFile with a one-line reason."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            data = f.read(min(size, max_header))
-    except OSError as e:
-        raise InvalidModelFile(f"{path}: cannot read ({e.strerror or e})") from None
-    if len(data) < 24 or data[:4] != GGUF_MAGIC:
+    data, size = _read_start(path, max_header)
+    if data[:4] != GGUF_MAGIC:
+        if not data:
+            raise InvalidModelFile(f"{path}: not a GGUF file (empty)")
+        if GGUF_MAGIC.startswith(data):
+            raise InvalidModelFile(f"{path}: truncated: file ends at byte {size}")
         raise InvalidModelFile(f"{path}: not a GGUF file (bad magic {data[:4]!r})")
-    r = _Reader(data, path)
+    r = _Reader(data, path, size)
     r.pos = 4
     version = r.take("I")
     if version not in (2, 3):
@@ -100,13 +113,15 @@ def read_header(path: str | Path, max_header: int = 64 << 20) -> GGUFInfo:
     arch = meta.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise InvalidModelFile(f"{path}: GGUF has no general.architecture key")
-    alignment = int(meta.get("general.alignment", 32))
+    alignment = meta.get("general.alignment", 32)
+    if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
+        raise InvalidModelFile(f"{path}: bad general.alignment {repr(alignment)[:40]} (must be a power of two)")
     tensors = []
     for _ in range(n_tensors):
         name = r.string()
         n_dims = r.take("I")
         if n_dims > 8:
-            raise InvalidModelFile(f"{path}: corrupt tensor info for {name}")
+            raise InvalidModelFile(f"{path}: corrupt tensor info for {name[:80]}")
         dims = [r.take("Q") for _ in range(n_dims)]
         ttype, offset = r.take("I"), r.take("Q")
         tensors.append((name, dims, ttype, offset))
@@ -118,7 +133,18 @@ def read_header(path: str | Path, max_header: int = 64 << 20) -> GGUFInfo:
         block, nbytes = _TYPE_SIZES.get(ttype, (1, 0))
         end = data_start + offset + count // block * nbytes
         if data_start + offset > size or end > size:
-            raise InvalidModelFile(
-                f"{path}: truncated GGUF (tensor {name} ends at byte {end}, file has {size})"
-            )
+            raise InvalidModelFile(f"{path}: truncated: file ends at byte {size} (tensor {name[:80]} ends at byte {end})")
     return GGUFInfo(path, version, n_tensors, arch, meta)
+
+
+def _read_start(path: Path, max_header: int) -> tuple[bytes, int]:
+    """The first max_header bytes and the size of a regular file (a FIFO or a device would block or never end)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise InvalidModelFile(f"{path}: cannot read ({kind})")
+        with open(path, "rb") as f:
+            return f.read(min(st.st_size, max_header)), st.st_size
+    except OSError as e:
+        raise InvalidModelFile(f"{path}: cannot read ({e.strerror or e})") from None

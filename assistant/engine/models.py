@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from assistant import AssistantError
+from assistant.engine.templates import ChatTemplateRefused, render_chat  # noqa: F401  (re-exported: the models' API)
+
 
 class PromptTooLong(AssistantError):
     def __init__(self, n_tokens: int, room: int) -> None:
@@ -82,21 +84,6 @@ def quiet_llama() -> None:
     quiet_llama.callback = _noop  # keep a reference: C holds the pointer
     llama_cpp.llama_log_set(_noop, ctypes.c_void_p(0))
     quiet_llama.done = True
-
-
-def render_chat(template: str, messages: list[dict], bos: str = "", eos: str = "") -> str:
-    """Render a GGUF chat template in a sandboxed Jinja environment (templates come from model files)."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-
-    def raise_exception(message: str):
-        raise AssistantError(f"chat template: {message}")
-
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(
-        messages=messages, add_generation_prompt=True, bos_token=bos, eos_token=eos
-    )
 
 
 @dataclass
@@ -227,6 +214,18 @@ class LlamaCppModel:
     def count_tokens(self, text: str) -> int:
         return len(self.load().tokenize(text.encode(), add_bos=False, special=True))
 
+    def generate_many(self, jobs, *, n_seq: int = 16, n_cells: int | None = None) -> Iterator[tuple[int, object]]:
+        """complete(self, **job) for every job (a dict of `stream`'s arguments: messages, max_tokens,
+        temperature, seed, stop), decoded together as parallel sequences (see engine.batched).
+
+        Yields (index, text) as each job ends, or (index, PromptTooLong) for a prompt that cannot fit.
+        Jobs are read as sequences free up: a generator of jobs is never held whole.
+        """
+        from assistant.engine.batched import complete_many
+
+        with _LOCK:
+            yield from complete_many(self, self.load(), jobs, n_seq, n_cells)
+
 
 def trim_history(model, messages: list[dict], max_tokens: int) -> list[dict]:
     """Drop the oldest turns (never the system prompt or the last message) until the prompt fits the context."""
@@ -243,6 +242,9 @@ _CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+BACKENDS = ("openai",)  # `openai:NAME` is NAME on an OpenAI-compatible server; local names never hold a ':'
 
 
 @dataclass

@@ -7,19 +7,18 @@ GGUF, described by the `manifest.json` that `distill export`/`install` writes la
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from assistant import AssistantError, paths
 
-TASKS = ("chat", "summarize", "reply")
 BASE_NAME = "smollm2-135m"
-# a shipped student serves these tasks when the user chose nothing else
-_TASK_OF_STUDENT = {"summarize": ("summarize",), "support": ("reply", "chat")}
 
 
 @dataclass
@@ -45,7 +44,7 @@ def _registry_file() -> Path:
 
 
 def _config_file() -> Path:
-    return paths.config_dir() / "config.toml"
+    return paths.config_file()
 
 
 def _user_entries() -> dict[str, ModelEntry]:
@@ -97,13 +96,62 @@ def all_models() -> dict[str, ModelEntry]:
 
 
 def load_config() -> dict:
+    """config.toml as a dict whose known keys have their types (see `_config_schema`); {} if there is none.
+
+    Raises AssistantError naming the file and the key for unreadable files, bad TOML and wrong types.
+    """
+    from pydantic import ValidationError
+
     f = _config_file()
-    if not f.exists():
-        return {}
     try:
-        return tomllib.loads(f.read_text())
+        raw = tomllib.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError as e:
+        raise AssistantError(f"{f}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
+    except OSError as e:
+        raise AssistantError(f"{f}: cannot read it: {(e.strerror or str(e)).lower()}") from None
     except tomllib.TOMLDecodeError as e:
         raise AssistantError(f"{f}: invalid TOML ({e})") from None
+    try:
+        return _config_schema().model_validate(raw).model_dump(exclude_unset=True)
+    except ValidationError as e:
+        first, more = e.errors()[0], len(e.errors()) - 1
+        key = ".".join(str(part) for part in first["loc"])
+        what = {"dict_type": "should be a table", "model_type": "should be a table",
+                "string_type": "should be a string"}.get(first["type"], first["msg"].lower())
+        also = f" (and {more} more)" if more else ""
+        raise AssistantError(f"{f}: {key} {what}, not {first['input']!r}{also}") from None
+
+
+@functools.cache
+def _config_schema() -> type:
+    """The known keys of config.toml and their types; unknown keys are kept as they are."""
+    from pydantic import BaseModel, ConfigDict, field_validator
+
+    class Reply(BaseModel):
+        model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, use_attribute_docstrings=True)
+        slots: dict[str, str] = {}
+        """Values for {{Slot}} placeholders in drafted replies, e.g. "Agent Name" = "Anna"."""
+
+    class Runtime(BaseModel):
+        model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+        merge: str = "Q8_0"
+        """How students run: Q8_0 or F16 (folded into their base), or none (adapter applied at run time)."""
+
+        @field_validator("merge", mode="before")
+        @classmethod
+        def _flag(cls, v: object) -> object:
+            return {True: "Q8_0", False: "none"}.get(v, v) if isinstance(v, bool) else v  # merge = false
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+        defaults: dict[str, str] = {}
+        """The model name per task, e.g. reply = "my-support"."""
+        reply: Reply = Reply()
+        runtime: Runtime = Runtime()
+
+    return Config
 
 
 def save_config(cfg: dict) -> None:
@@ -111,8 +159,11 @@ def save_config(cfg: dict) -> None:
 
     f = _config_file()
     tmp = f.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(cfg))
-    os.replace(tmp, f)
+    try:
+        tmp.write_text(tomli_w.dumps(cfg), encoding="utf-8")
+        os.replace(tmp, f)
+    except OSError as e:
+        raise paths.write_error(f, e) from None
 
 
 def trained_prompt(e: ModelEntry) -> str | None:
@@ -125,30 +176,22 @@ def trained_prompt(e: ModelEntry) -> str | None:
         return None
 
 
-def prompt_current(e: ModelEntry) -> bool:
-    """False for a student trained on a prompt version this code can no longer build."""
-    from assistant.tasks import reply, summarize
-
-    trained = trained_prompt(e)
-    known = {"summarize": summarize.VERSIONS, "support": reply.VERSIONS}.get(e.task or "")
-    return not (trained and known) or trained in known
-
-
-def default_for(task: str) -> str:
-    """The model name used for a task: the user's choice, else a shipped student, else the base."""
+def default_for(task: str, serves: Callable[[ModelEntry], bool]) -> str:
+    """The model name used for `task`: the user's choice in config.toml, else the first shipped student
+    that `serves` it (the caller knows tasks; the registry does not), else the base."""
     chosen = load_config().get("defaults", {}).get(task)
     models = all_models()
     if chosen and chosen in models:
         return chosen
     for e in models.values():
-        if e.source == "shipped" and task in _TASK_OF_STUDENT.get(e.task or "", ()) and prompt_current(e):
+        if e.source == "shipped" and serves(e):
             return e.name
     return BASE_NAME
 
 
-def set_default(task: str, name: str) -> None:
-    if task not in TASKS:
-        raise AssistantError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+def set_default(task: str, name: str, tasks: tuple[str, ...]) -> None:
+    if task not in tasks:
+        raise AssistantError(f"unknown task {task!r}; choose one of {', '.join(tasks)}")
     if name not in all_models():
         raise AssistantError(f"no model named {name!r}; see `assistant models list`")
     cfg = load_config()
@@ -158,19 +201,44 @@ def set_default(task: str, name: str) -> None:
 
 def add_model(path: str | Path, name: str, lora: str | Path | None = None, task: str | None = None,
               source: str = "user", manifest: str | None = None) -> ModelEntry:
-    from assistant.engine.gguf_check import read_header
-
-    path = Path(path).resolve()
-    read_header(path)
+    check_name(name)
+    path = _checked_path(path)
     if lora:
-        lora = Path(lora).resolve()
-        read_header(lora)
+        lora = _checked_path(lora)
     if name in (BASE_NAME, *shipped_students()):
         raise AssistantError(f"{name!r} is a built-in model name; pick another")
     entries = _user_entries()
     entries[name] = ModelEntry(name, str(path), str(lora) if lora else None, task, source, manifest)
     _write_user_entries(entries)
     return entries[name]
+
+
+def check_name(name: str) -> str:
+    """A model name is a plain word for `--model`: not empty, no backend prefix, no path, no control characters."""
+    if not name or not name.strip():
+        raise AssistantError("a model name cannot be empty")
+    if name != name.strip():
+        raise AssistantError(f"model name {name!r} starts or ends with a space")
+    if ":" in name:
+        raise AssistantError(f"model name {name!r} has a ':' (reserved for backends, as in openai:NAME)")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise AssistantError(f"model name {name!r} looks like a path; pick a plain name")
+    if not name.isprintable():
+        raise AssistantError(f"model name {name!r} has control characters")
+    if len(name) > 128:
+        raise AssistantError(f"model name is {len(name)} characters long; keep it under 128")
+    return name
+
+
+def _checked_path(path: str | Path) -> Path:
+    """The absolute path of a GGUF that passed read_header (a FIFO, a folder or a symlink loop fails it)."""
+    from assistant.engine.gguf_check import read_header
+
+    read_header(path)
+    try:
+        return Path(path).resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        raise AssistantError(f"{path}: cannot resolve the path ({e})".splitlines()[0]) from None
 
 
 def remove_model(name: str) -> None:
@@ -189,24 +257,28 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def resolve(spec: str | None, task: str, base_url: str | None = None):
-    """A ChatModel from a --model value: None (task default), a name, a .gguf path, or openai:NAME."""
-    from assistant.engine.models import OpenAIModel
+def resolve(spec: str, base_url: str | None = None):
+    """A ChatModel from a model name, a .gguf path, or openai:NAME (services.models picks a task's default)."""
+    from assistant.engine.models import BACKENDS, OpenAIModel
 
-    spec = spec or default_for(task)
-    if spec.startswith("openai:"):
-        url = base_url or os.environ.get("OPENAI_BASE_URL")
-        if not url:
-            raise AssistantError("openai:NAME needs --base-url URL (or OPENAI_BASE_URL)")
-        return OpenAIModel(spec.split(":", 1)[1], url, os.environ.get("OPENAI_API_KEY"))
     models = all_models()
-    if spec in models:
+    if spec in models:  # a registered name first: a local model is never sent to a server because of its name
         e = models[spec]
         model = _local(e.name, Path(e.path), Path(e.lora_path) if e.lora_path else None, e.mergeable)
         model.prompt_version = trained_prompt(e)
         return model
-    if spec.endswith(".gguf") and Path(spec).exists():
+    backend, colon, remote = spec.partition(":")
+    if colon and backend in BACKENDS:
+        if not remote.strip():
+            raise AssistantError(f"{backend}:NAME needs the server's model name after '{backend}:'")
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not url:
+            raise AssistantError(f"{backend}:NAME needs --base-url URL (or OPENAI_BASE_URL)")
+        return OpenAIModel(remote, url, os.environ.get("OPENAI_API_KEY"))
+    if spec.endswith(".gguf") and Path(spec).is_file():
         return _local(Path(spec).stem, Path(spec), None)
+    if colon and backend and not Path(spec).exists():
+        raise AssistantError(f"unknown backend {backend!r} in {spec!r}; a server's model is openai:NAME")
     raise AssistantError(f"no model named {spec!r}; see `assistant models list`")
 
 

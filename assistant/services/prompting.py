@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+from typing import Callable
 
 from assistant.engine.models import ChatModel, PromptTooLong
 from assistant.mail import Message, parse_message
+from assistant.tasks import Email, Prompt, Task
 
 
 def message_from_text(raw: bytes, path: str = "<stdin>") -> Message:
@@ -21,21 +23,24 @@ def message_from_text(raw: bytes, path: str = "<stdin>") -> Message:
     return Message(path=path, message_id="", body=text)
 
 
-def fit_messages(model: ChatModel, text: str, build, max_tokens: int) -> tuple[list[dict], list[str]]:
-    """build(text) → (messages, payloads), with `text` cut (never skipped) until the prompt fits the context."""
+def fit(model: ChatModel, text: str, build: Callable[[str], Prompt], max_tokens: int) -> Prompt:
+    """build(text) → Prompt, with `text` cut (never skipped) until the prompt fits the model's context."""
     for _ in range(6):
-        messages, payloads = build(text)
+        prompt = build(text)
         n_ctx = getattr(model, "n_ctx", None)
         if not n_ctx or not hasattr(model, "prompt_text"):
-            return messages, payloads
-        n = model.count_tokens(model.prompt_text(messages))
+            return prompt
+        n = model.count_tokens(model.prompt_text(prompt.messages))
         if n + max_tokens <= n_ctx:
-            return messages, payloads
+            return prompt
         text = text[: int(len(text) * (n_ctx - max_tokens) / n * 0.9)]
     raise PromptTooLong(n, n_ctx - max_tokens)
 
 
-def prompt_version(model: ChatModel, known: tuple[str, ...], current: str) -> str:
-    """The prompt version a student was trained on (from its manifest), else the current one."""
-    v = getattr(model, "prompt_version", None)
-    return v if v in known else current
+def version_for(model: ChatModel, t: Task) -> str:
+    """The prompt version `model` was trained on for task `t` (its manifest says), else the task's current one."""
+    return t.version_for(getattr(model, "prompt_version", None))
+
+
+def email_of(msg: Message) -> Email:
+    return Email(msg.body or msg.quoted, msg.subject, msg.from_, msg.date)

@@ -7,24 +7,26 @@ from typing import Iterator
 from assistant.engine.loops import stop_loops
 from assistant.engine.models import ChatModel
 from assistant.mail import Message
-from assistant.services.prompting import fit_messages, prompt_version
+from assistant import tasks
+from assistant.services.prompting import email_of, fit, version_for
+from assistant.tasks import Prompt
 from assistant.tasks import reply as reply_task
 from assistant.tasks.guard import scrub_output
 
 
-def reply_messages(model: ChatModel, msg: Message, kb: list[str] | None = None) -> tuple[list[dict], list[str]]:
-    """The reply prompt, fitted to the model's context, and the injection payloads found in the message."""
-    version = prompt_version(model, reply_task.VERSIONS, reply_task.PROMPT_VERSION)
-    return fit_messages(model, msg.body or msg.quoted, lambda t: reply_task.build_messages(t, msg.subject, kb, version),
-                        reply_task.MAX_TOKENS)
+def reply_prompt(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Prompt:
+    """The reply prompt, fitted to the model's context, with the injection payloads found in the message."""
+    t = tasks.task("reply")
+    version = version_for(model, t)
+    return fit(model, t.text(email_of(msg)), lambda text: t.prompt(text, version, msg.subject, kb), t.max_tokens)
 
 
 def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Iterator[str]:
     """The reply as it is generated; when the message carried an injection, the scrubbed reply in one piece."""
-    messages, payloads = reply_messages(model, msg, kb)
-    pieces = reply_task.fill_slots(stop_loops(model.stream(messages, max_tokens=reply_task.MAX_TOKENS)), reply_slots())
-    if payloads:  # payloads are scrubbed from the whole text, so nothing is shown before the end
-        yield scrub_output(reply_task.clean("".join(pieces)), payloads)
+    prompt = reply_prompt(model, msg, kb)
+    pieces = reply_task.fill_slots(stop_loops(model.stream(prompt.messages, max_tokens=reply_task.MAX_TOKENS)), reply_slots())
+    if prompt.payloads:  # payloads are scrubbed from the whole text, so nothing is shown before the end
+        yield scrub_output(reply_task.clean("".join(pieces)), prompt.payloads)
         return
     yield from pieces
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from assistant import AssistantError, paths
-from assistant.engine import registry
+from assistant.services import models as registry
 from assistant.services import store
 
 STUDENT_TASK = {"reply": "support", "summarize": "summarize"}

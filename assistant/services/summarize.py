@@ -12,8 +12,8 @@ from typing import Iterable, Iterator
 from assistant.engine.models import ChatModel, complete
 from assistant.tasks.summarize import summary_of
 from assistant.mail import Message, MailError, Thread, group_threads
-from assistant.services.prompting import fit_messages, prompt_version
-from assistant.tasks import summarize as summarize_task
+from assistant import tasks
+from assistant.services.prompting import email_of, fit, version_for
 from assistant.tasks.guard import scrub_output
 
 
@@ -34,15 +34,14 @@ class Summary:
 
 
 def summarize_message(model: ChatModel, msg: Message, length: str = "short", samples: int | None = None) -> Summary:
-    text = summarize_task.input_text(msg.body or msg.quoted, msg.subject, msg.from_, msg.date, length)
-    version = _summarize_version(model)
-    build = lambda t: summarize_task.build_messages(t, length, version=version)  # noqa: E731
-    messages, payloads = fit_messages(model, text, build, summarize_task.MAX_TOKENS[length])
-    summary = summary_of(model, messages, length, samples)
+    t = tasks.for_summary(length)
+    version = version_for(model, t)
+    prompt = fit(model, t.text(email_of(msg)), lambda text: t.prompt(text, version), t.max_tokens)
+    summary = summary_of(model, prompt.messages, length, samples)
     if not summary:  # an echo or a bare label ("Email:"): a line falls back to the subject, else sample once more
-        summary = msg.subject if length == "line" else summarize_task.clean(
-            complete(model, messages, max_tokens=summarize_task.MAX_TOKENS[length], temperature=0.7, seed=1), length)
-    return Summary(msg.path, msg.message_id, scrub_output(summary, payloads), model.name)
+        summary = msg.subject if length == "line" else t.clean(
+            complete(model, prompt.messages, max_tokens=t.max_tokens, temperature=0.7, seed=1))
+    return Summary(msg.path, msg.message_id, scrub_output(summary, prompt.payloads), model.name)
 
 
 def summarize_thread(model: ChatModel, thread: Thread, length: str = "short", samples: int | None = None) -> Summary:
@@ -50,18 +49,13 @@ def summarize_thread(model: ChatModel, thread: Thread, length: str = "short", sa
         s = summarize_message(model, thread.messages[0], length, samples)
         s.thread_id, s.messages = thread.thread_id, 1
         return s
-    text = f"Subject: {thread.subject}\n" + summarize_task.thread_text(
-        [(m.from_, m.date, m.body) for m in thread.messages])
-    version = _summarize_version(model)
-    messages, payloads = fit_messages(model, text, lambda t: summarize_task.build_messages(t, length, thread=True, version=version),
-                                      summarize_task.MAX_TOKENS[length])
-    summary = scrub_output(summary_of(model, messages, length, samples), payloads)
+    t = tasks.for_summary(length, thread=True)
+    version = version_for(model, t)
+    text = t.text([email_of(m) for m in thread.messages], thread.subject)
+    prompt = fit(model, text, lambda text: t.prompt(text, version), t.max_tokens)
+    summary = scrub_output(summary_of(model, prompt.messages, length, samples), prompt.payloads)
     first = thread.messages[0]
     return Summary(first.path, first.message_id, summary, model.name, thread.thread_id, len(thread.messages))
-
-
-def _summarize_version(model: ChatModel) -> str:
-    return prompt_version(model, summarize_task.VERSIONS, summarize_task.PROMPT_VERSION)
 
 
 def count_units(items: list[Message | MailError], threads: bool) -> int:

@@ -6,12 +6,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from textual.app import App
 from textual.binding import Binding
 
 from assistant.tui.chat import ChatScreen
+
+
+@dataclass
+class Services:
+    """What the screens call (modules of `assistant.services` or stand-ins with the same functions)."""
+
+    models: ModuleType | object
+    chat: ModuleType | object
+    summarize: ModuleType | object
+    reply: ModuleType | object
+    store: ModuleType | object
+
+    @classmethod
+    def default(cls) -> "Services":
+        from assistant.services import chat, models, reply, store, summarize
+
+        return cls(models, chat, summarize, reply, store)
 
 
 class AssistantApp(App):
@@ -24,20 +43,19 @@ class AssistantApp(App):
     ]
 
     def __init__(self, model=None, model_name: str | None = None, continue_last: bool = False,
-                 mail_path: str | None = None) -> None:
+                 mail_path: str | None = None, services: Services | None = None) -> None:
         super().__init__()
+        self.services = services or Services.default()
         self.injected_model = model
         self.model_name = model_name
         self.continue_last = continue_last
         self.mail_path = mail_path
 
     def model_for(self, task: str):
-        """The model for a task: the injected one (tests), else the registry's choice."""
+        """The model for a task: the injected one (tests), else the task's default (or the one named for chat)."""
         if self.injected_model is not None:
             return self.injected_model
-        from assistant.engine import registry
-
-        return registry.resolve(self.model_name if task == "chat" else None, task)
+        return self.services.models.resolve(self.model_name if task == "chat" else None, task)
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(self.injected_model, self.model_name, self.continue_last))
@@ -70,8 +88,9 @@ class AssistantApp(App):
 
 
 def make_app(model=None, model_name: str | None = None, continue_last: bool = False,
-             mail_path: str | Path | None = None) -> AssistantApp:
-    return AssistantApp(model, model_name, continue_last, str(mail_path) if mail_path else None)
+             mail_path: str | Path | None = None, services: Services | None = None) -> AssistantApp:
+    """The app with its services (the real ones unless given) and, for tests, one model for every task."""
+    return AssistantApp(model, model_name, continue_last, str(mail_path) if mail_path else None, services)
 
 
 def run_app(continue_last: bool = False) -> None:

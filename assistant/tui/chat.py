@@ -3,7 +3,6 @@ grounding in a collection with cited sources, full-text search over past chats."
 
 from __future__ import annotations
 
-import json
 import time
 
 from textual import on, work
@@ -14,9 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Label, ListItem, ListView, Select, Static
 from textual.worker import Worker, WorkerState
 
-from assistant.services import store
-from assistant.engine.loops import stop_loops
-from assistant.tui.widgets import ChatMessage, PromptInput, SourceScreen, TextPrompt
+from assistant.services import chat
+from assistant.tui.widgets import ChatMessage, PromptInput, SourceScreen, TextPrompt, Throttled
 
 
 class ChatScreen(Screen):
@@ -37,17 +35,15 @@ class ChatScreen(Screen):
         self.model = model
         self.model_name = model_name
         self.continue_last = continue_last
-        self.db = store.connect()
-        self.conversation_id: str | None = None
-        self.history: list[dict] = []
+        self.db = chat.connect()
+        self.conversation = chat.Conversation(self.db)
         self.sources: list = []
         self._stop = False
 
     def compose(self) -> ComposeResult:
-        from assistant.engine import registry
-
-        names = list(registry.all_models())
-        current = self.model.name if self.model is not None else (self.model_name or registry.default_for("chat"))
+        models = self.app.services.models
+        names = list(models.all_models())
+        current = self.model.name if self.model is not None else (self.model_name or models.default_for("chat"))
         options = [(n, n) for n in dict.fromkeys([current, *names])]
         yield Header()
         with Horizontal():
@@ -71,7 +67,7 @@ class ChatScreen(Screen):
         self.query_one("#prompt").focus()
         self.refresh_conversations()
         if self.continue_last:
-            cid = store.last_conversation(self.db)
+            cid = chat.last_conversation(self.db)
             if cid:
                 self.open_conversation(cid)
         if self.model is None:
@@ -81,9 +77,7 @@ class ChatScreen(Screen):
     # models load in a thread after the first paint
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load_model(self, name: str | None):
-        from assistant.engine import registry
-
-        model = self.app.model_for("chat") if name is None or self.app.injected_model else registry.resolve(name, "chat")
+        model = self.app.model_for("chat") if name is None or self.app.injected_model else self.app.services.models.resolve(name, "chat")
         if hasattr(model, "load"):
             model.load()
         return model
@@ -111,28 +105,19 @@ class ChatScreen(Screen):
     def refresh_conversations(self, query: str = "") -> None:
         lv = self.query_one("#conversations", ListView)
         lv.clear()
-        if query.strip():
-            rows = self.db.execute(
-                "SELECT DISTINCT c.id, c.name FROM responses_fts f JOIN responses r ON r.id = f.rowid"
-                " JOIN conversations c ON c.id = r.conversation_id WHERE responses_fts MATCH ? ORDER BY c.updated DESC",
-                (store._fts_query(query),))
-        else:
-            rows = self.db.execute("SELECT id, name FROM conversations ORDER BY updated DESC LIMIT 200")
-        for row in rows:
-            lv.append(ListItem(Label(row["name"] or "(untitled)"), name=row["id"]))
+        for cid, name in chat.conversations(self.db, query):
+            lv.append(ListItem(Label(name or "(untitled)"), name=cid))
 
     @on(Input.Changed, "#chat-search")
     def search_changed(self, event: Input.Changed) -> None:
         self.refresh_conversations(event.value)
 
     def open_conversation(self, cid: str) -> None:
-        self.conversation_id = cid
-        self.history = store.conversation_messages(self.db, cid)
-        row = self.db.execute("SELECT system FROM conversations WHERE id = ?", (cid,)).fetchone()
-        self.query_one("#system", Input).value = (row["system"] if row else "") or ""
+        self.conversation = chat.Conversation.open(self.db, cid)
+        self.query_one("#system", Input).value = self.conversation.system
         box = self.query_one("#messages", VerticalScroll)
         box.remove_children()
-        box.mount_all([ChatMessage(m["role"], m["content"]) for m in self.history])
+        box.mount_all([ChatMessage(m["role"], m["content"]) for m in self.conversation.history])
         box.scroll_end(animate=False)
 
     @on(ListView.Selected, "#conversations")
@@ -154,50 +139,30 @@ class ChatScreen(Screen):
         self.generate(event.text, reply, self.query_one("#system", Input).value.strip(),
                       self.query_one("#ground", Checkbox).value)
 
-    def _messages(self, prompt: str, system: str, ground: bool) -> list[dict]:
-        from assistant.tasks.reply import SYSTEM
-
-        if ground:
-            from assistant.demo import resolve_collection
-            from assistant.index import Index
-            from assistant.tasks.ask import build_messages
-
-            idx = Index.open()
-            self.sources = idx.search(prompt, resolve_collection("default", idx), k=4)
-            grounded = build_messages(prompt, [h.text for h in self.sources])
-            return [grounded[0]] + self.history + [grounded[1]]
-        self.sources = []
-        return [{"role": "system", "content": system or SYSTEM}] + self.history + [{"role": "user", "content": prompt}]
-
     @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
     def generate(self, prompt: str, widget: ChatMessage, system: str, ground: bool) -> None:
         start = time.time()
         self.app.call_from_thread(self.set_status, "thinking…")
-        messages = self._messages(prompt, system, ground)
+        conversation = self.conversation
+        conversation.db = chat.connect()  # this worker thread's own connection
+        conversation.system = system
+        built, self.sources = conversation.prompt(self.model, prompt, "default" if ground else None)
         self.app.call_from_thread(self.show_sources)
         first = None
-        for piece in stop_loops(self.model.stream(messages, max_tokens=400)):
+        shown = Throttled(self.app, widget.set_text)
+        for piece in chat.stream(self.model, built):
             if self._stop:
                 break
             first = first or time.time()
-            self.app.call_from_thread(widget.append, piece)
+            shown.add(piece)
+        shown.flush()
         text = widget.text.strip()
-        if ground and self.sources:  # [n] after the sentences a passage backs, as `assistant ask` prints them
-            from assistant.tasks.ask import cite
-
-            cited = cite(text, [h.text for h in self.sources])
-            if cited != text:
-                text = cited
-                self.app.call_from_thread(widget.set_text, text)
-        self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
-        db = store.connect()
-        if self.conversation_id is None:
-            self.conversation_id = store.new_conversation(db, self.model.name, system=system)
-        elif system:
-            with db:
-                db.execute("UPDATE conversations SET system = ? WHERE id = ?", (system, self.conversation_id))
-        store.log_response(db, model=self.model.name, kind="chat", prompt=prompt, response=text, system=system,
-                           conversation_id=self.conversation_id, duration_ms=int((time.time() - start) * 1000))
+        cited = chat.mark_citations(text, self.sources)  # [n] as `assistant ask` prints them
+        if cited != text:
+            text = cited
+            self.app.call_from_thread(widget.set_text, text)
+        conversation.record(self.model, prompt, text, start)
+        conversation.db = self.db
         ttft = f" · first token {first - start:.2f}s" if first else ""
         self.app.call_from_thread(self.set_status, f"model: {self.model.name} · {time.time() - start:.1f}s{ttft}")
         self.app.call_from_thread(self.refresh_conversations)
@@ -225,42 +190,34 @@ class ChatScreen(Screen):
         self.notify("Answers grounded in the knowledge base." if box.value else "Grounding off.")
 
     def action_new_chat(self) -> None:
-        self.conversation_id, self.history = None, []
+        self.conversation = chat.Conversation(self.db)
         self.query_one("#messages", VerticalScroll).remove_children()
         self.query_one("#prompt").focus()
 
     def action_rename_chat(self) -> None:
-        if not self.conversation_id:
+        if not self.conversation.id:
             self.notify("Send a message first.", severity="warning")
             return
 
         def done(name: str | None) -> None:
             if name:
-                with self.db:
-                    self.db.execute("UPDATE conversations SET name = ? WHERE id = ?", (name, self.conversation_id))
+                self.conversation.rename(name)
                 self.refresh_conversations()
 
         self.app.push_screen(TextPrompt("Rename conversation"), done)
 
     def action_delete_chat(self) -> None:
-        if self.conversation_id:
-            with self.db:
-                self.db.execute("DELETE FROM responses WHERE conversation_id = ?", (self.conversation_id,))
-                self.db.execute("DELETE FROM conversations WHERE id = ?", (self.conversation_id,))
+        if self.conversation.id:
+            self.conversation.delete()
             self.action_new_chat()
             self.refresh_conversations()
             self.notify("Conversation deleted.")
 
     def action_export_chat(self) -> None:
-        from assistant import paths
-
-        if not self.history:
+        if not self.conversation.history:
             self.notify("Nothing to export yet.", severity="warning")
             return
-        out = paths.data_dir() / "exports" / f"chat-{self.conversation_id or 'new'}"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".md").write_text("\n\n".join(f"**{m['role']}**: {m['content']}" for m in self.history) + "\n")
-        out.with_suffix(".json").write_text(json.dumps({"id": self.conversation_id, "messages": self.history}, indent=2))
+        out = self.conversation.export()
         self.notify(f"Exported {out}.md and .json")
 
     def action_open_mail(self) -> None:

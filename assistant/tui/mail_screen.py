@@ -15,6 +15,7 @@ from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Stati
 from textual.worker import Worker, WorkerState
 
 from assistant.mail import MailError, Thread, group_threads, read_mail
+from assistant.tui.widgets import Throttled
 
 
 def default_mailbox() -> Path:
@@ -121,8 +122,7 @@ class MailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def summarize(self, thread: Thread) -> None:
-        from assistant.services.summarize import summarize_thread
-
+        summarize_thread = self.app.services.summarize.summarize_thread
         s = summarize_thread(self._model("summarize"), thread, "short")
         if thread is not self.current:
             return
@@ -135,18 +135,23 @@ class MailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def draft(self, thread: Thread) -> None:
-        from assistant.services.reply import stream_reply
-
         from textual.worker import get_current_worker
 
+        stream_reply = self.app.services.reply.stream_reply
         area, worker = self.query_one("#draft", TextArea), get_current_worker()
-        text = ""
+        shown = Throttled(self.app, lambda text: self._show_draft(area, text))
         for piece in stream_reply(self._model("reply"), thread.messages[-1]):
             if worker.is_cancelled or thread is not self.current:
                 return
-            text += piece
-            self.app.call_from_thread(area.load_text, text)
-        self.draft_original = text.strip()
+            shown.add(piece)
+        shown.flush()
+        self.draft_original = shown.text.strip()
+
+    @staticmethod
+    def _show_draft(area: TextArea, text: str) -> None:
+        """The draft so far, scrolled to its newest line (a long draft keeps its end in view)."""
+        area.load_text(text)
+        area.scroll_end(animate=False)
 
     def action_edit(self) -> None:
         """Put the cursor in the draft; Esc leaves it, ctrl+s keeps it."""
@@ -164,15 +169,14 @@ class MailScreen(Screen):
 
     def action_accept(self) -> None:
         """Keep the (possibly edited) draft in the feedback store: retraining data."""
-        from assistant.engine import registry
-        from assistant.services import store
+        store = self.app.services.store
 
         final = self.query_one("#draft", TextArea).text.strip()
         if not (self.current and final):
             self.notify("No draft to keep.", severity="warning")
             return
         msg = self.current.messages[-1]
-        store.add_feedback(store.connect(), task="reply", model=registry.default_for("reply"), source=msg.path,
+        store.add_feedback(store.connect(), task="reply", model=self.app.services.models.default_for("reply"), source=msg.path,
                            input=msg.body, draft=self.draft_original or final, final=final)
         self.notify("Draft kept for retraining.")
 

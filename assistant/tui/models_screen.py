@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Markdown
 from textual.worker import Worker, WorkerState
@@ -38,27 +37,26 @@ class ModelsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal():
+        with Vertical():  # the card gets the full width: its tables have eight columns
             yield DataTable(id="models", cursor_type="row")
-            with Vertical(id="model-pane"):
+            with VerticalScroll(id="card-box"):
                 yield Markdown("", id="card")
-                yield Log(id="retrain-log", max_lines=500)
+            yield Log(id="retrain-log", max_lines=500)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#models", DataTable).add_columns("name", "source", "MB", "tok/s", "default for")
+        self.query_one("#models", DataTable).add_columns("name", "source", "MB", "tok/s (m)", "default for")
         self.refresh_models()
 
     def refresh_models(self) -> None:
-        from assistant.engine import registry
-
+        models = self.app.services.models
         table = self.query_one("#models", DataTable)
         table.clear()
-        defaults = {t: registry.default_for(t) for t in registry.TASKS}
-        self.entries = list(registry.all_models().values())
+        rows = {r["name"]: r for r in models.listing()}
+        self.entries = list(models.all_models().values())
         for e in self.entries:
-            tasks = ", ".join(t for t, n in defaults.items() if n == e.name)
-            speed = f"{self.speeds[e.name]:.0f}" if e.name in self.speeds else "m to measure"
+            tasks = ", ".join(rows[e.name]["default_for"])
+            speed = f"{self.speeds[e.name]:.0f}" if e.name in self.speeds else "–"
             table.add_row(e.name, e.source, f"{e.size_bytes() / 1e6:.0f}", speed, tasks)
         if self.entries:
             self.show_card(self.entries[0])
@@ -87,21 +85,12 @@ class ModelsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="measure", exit_on_error=False)
     def measure(self, e) -> tuple[str, float]:
-        from assistant.engine import registry
-
-        model = registry.resolve(e.name, "chat")
-        t0, n = None, 0
-        for _ in model.stream([{"role": "user", "content": "Write a short note about tea."}], max_tokens=64):
-            n += 1
-            t0 = t0 or time.time()
-        return e.name, (n - 1) / max(1e-6, time.time() - t0)
+        return e.name, self.app.services.models.decode_speed(e.name)
 
     def action_make_default(self) -> None:
-        from assistant.engine import registry
-
-        if (e := self._selected()) and e.task:
-            task = {"support": "reply", "summarize": "summarize"}.get(e.task, e.task)
-            registry.set_default(task, e.name)
+        models = self.app.services.models
+        if (e := self._selected()) and (task := models.task_of_student(e)):
+            models.set_default(task, e.name)
             self.notify(f"{e.name} is now the default for {task}")
             self.refresh_models()
 

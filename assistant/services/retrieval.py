@@ -1,0 +1,34 @@
+"""Collections of the user's mail and documents: indexing, search, and the passages a grounded answer reads.
+
+    idx = open_index()                                  # the SQLite index (embedder loaded on first use)
+    name, hits = passages("How do I reset a password?", "demo-kb", k=4)
+
+`default` on a fresh install (nothing indexed yet) and `demo-kb` mean the shipped demo knowledge
+base, indexed on first use.
+"""
+
+from __future__ import annotations
+
+from assistant.demo import DEMO_KB, resolve_collection
+from assistant.index import Hit, Index
+
+
+def open_index() -> Index:
+    return Index.open()
+
+
+def collection(name: str, idx: Index | None = None, progress=None) -> str:
+    """The collection to search for `name` (see the module doc); `progress(stats, total)` while the demo
+    knowledge base is indexed on first use."""
+    return resolve_collection(name, idx or open_index(), progress)
+
+
+def passages(query: str, name: str = "default", k: int = 4, idx: Index | None = None,
+             progress=None) -> tuple[str, list[Hit]]:
+    """The collection actually searched and its top `k` hits for `query`."""
+    idx = idx or open_index()
+    resolved = resolve_collection(name, idx, progress)
+    return resolved, idx.search(query, resolved, k)
+
+
+__all__ = ["DEMO_KB", "Hit", "Index", "collection", "open_index", "passages"]

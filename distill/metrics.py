@@ -1,0 +1,62 @@
+"""Scores of one system's answers on one task: ROUGE against the references, length, format, house style.
+
+    score_rows(cfg, rows, outputs)   # {"rouge1", "rouge2", "rougeL", "mean_words", "format_ok", "items", ...}
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.tasks import summarize as summarize_task
+from assistant.tasks.reply import has_house_style as house_style_ok
+from distill.config import Config
+
+
+def clean(task: str, text: str) -> str:
+    """The same cleanup the assistant applies before showing an answer."""
+    from assistant.tasks import reply as reply_task
+
+    if task.startswith("summarize"):
+        return summarize_task.clean(text, task.rpartition("-")[2])
+    return reply_task.clean(text)
+
+
+_SCORER = None
+
+
+def rouge(pred: str, refs) -> dict:
+    """ROUGE-1/2/L F1 (x100), averaged over the references; one scorer built once per process."""
+    global _SCORER
+    if _SCORER is None:
+        from rouge_score import rouge_scorer
+
+        _SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    refs = refs if isinstance(refs, list) else [refs]
+    scores = [_SCORER.score(r, pred) for r in refs]
+    return {k: 100 * sum(s[k].fmeasure for s in scores) / len(scores) for k in ("rouge1", "rouge2", "rougeL")}
+
+
+_INVENTED = re.compile(r"\b(order|ticket|case|invoice)\s*(number|no\.?|#)?\s*[:#]?\s*\d{5,}", re.I)
+
+
+def format_ok(task: str, text: str, prompt_text: str) -> bool:
+    if task.endswith("-line"):
+        return bool(text) and "\n" not in text and len(text.split()) <= 12
+    if task.endswith("-short"):
+        return bool(text) and len(text.split()) <= 60
+    if task == "reply":
+        invented = [m.group(0) for m in _INVENTED.finditer(text) if m.group(0) not in prompt_text]
+        return len(text.split()) >= 15 and not invented
+    return bool(text)
+
+
+def score_rows(cfg: Config, rows: list[dict], outputs: dict[str, str]) -> dict:
+    """ROUGE against the references, mean length and format checks of one system on one task's rows."""
+    scores = [rouge(outputs[ex["id"]], ex["reference"]) for ex in rows]
+    fmt = [format_ok(ex["task"], outputs[ex["id"]], ex["messages"][-1]["content"]) for ex in rows]
+    words = [len(outputs[ex["id"]].split()) for ex in rows]
+    n = max(1, len(rows))
+    return {**{k: round(sum(s[k] for s in scores) / n, 2) for k in ("rouge1", "rouge2", "rougeL")},
+            "mean_words": round(sum(words) / n, 1), "format_ok": round(100 * sum(fmt) / n, 1), "items": len(rows),
+            **({"house_style": round(100 * sum(house_style_ok(outputs[ex["id"]]) for ex in rows) / n, 1)}
+               if cfg.task == "support" else {})}

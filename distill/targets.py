@@ -1,0 +1,76 @@
+"""Training targets: which answer each example trains on, and its tokens.
+
+    train, val = pairs(cfg)          # (example, target, teacher top-k) and held-out (example, reference, None)
+    item = encode(tok, template, *train[0], max_len=512)
+
+A `reference` example trains on the source's own answer, a `teacher` example on the teacher's
+accepted answer (summaries cleaned up as the assistant shows them, unless the teacher's exact
+tokens are kept for KD). An example's `weight` repeats it: 2.5 gives two copies and, for half
+of the examples (seeded by id), a third.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+
+from distill.config import Config
+from distill.data import read_examples
+from distill.layout import examples_path, require, teacher_file
+from distill.packing import Item
+from distill.teach import load_done, unpack_topk
+
+
+def first(ref):
+    """The first reference where an example has several."""
+    return ref[0] if isinstance(ref, list) else ref
+
+
+def as_shown(ex: dict, text: str) -> str:
+    """A model's summary as the assistant shows it (the same cleanup); other answers as they are."""
+    if not ex["task"].startswith("summarize"):
+        return text
+    from assistant.tasks.summarize import clean
+
+    return clean(text, ex["task"].rpartition("-")[2])
+
+
+def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
+    """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
+    done = load_done(teacher_file(cfg))
+    train, val, missing = [], [], 0
+    for ex in read_examples(require(examples_path(cfg), "data")):
+        if ex["split"] == "val":
+            if first(ex["reference"]):
+                val.append((ex, first(ex["reference"]), None))
+            continue
+        if ex["use"] == "reference":
+            target, topk = first(ex["reference"]), None
+        else:
+            rec = done.get(ex["id"])
+            missing += rec is None
+            if not rec or not rec.get("ok"):
+                continue
+            target, topk = rec["output"], rec.get("topk")
+            if topk is None:  # top-k targets are the teacher's exact tokens
+                target = as_shown(ex, target)
+        copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
+        train += [(ex, target, topk)] * copies
+    if missing:  # silently training on the rest would make a different student than the config says
+        print(f"train: {missing} examples wait for the teacher's answer and are left out: run `distill teach` first",
+              file=sys.stderr)
+    return train, val
+
+
+def encode(tok, template: str, ex: dict, target: str, topk: dict | None, max_len: int) -> Item | None:
+    """Prompt (rendered with the chat template llama.cpp uses) + answer tokens; None when over `max_len`."""
+    from assistant.engine.models import render_chat
+
+    prompt = tok(render_chat(template, ex["messages"]), add_special_tokens=False)["input_ids"]
+    if topk is not None:
+        answer, tk = topk["answer_ids"], unpack_topk(topk)
+    else:
+        answer, tk = tok(target.strip() + "<|im_end|>", add_special_tokens=False)["input_ids"], None
+    if len(prompt) + len(answer) > max_len:
+        return None
+    return Item(prompt + answer, len(prompt), tk)

@@ -1,0 +1,105 @@
+"""`distill data`: AESLC, Bitext and ticket rows become examples with the assistant's own prompts."""
+
+import json
+
+from distill import data as data_stage
+from distill.config import load_config
+from tests.distill.helpers import write_config
+
+
+def test_data_split_is_fixed_and_prompts_match_the_assistant(tmp_path, shared):
+    cfg = load_config(write_config(tmp_path, shared))
+    rows = data_stage.read_examples(data_stage.run(cfg))
+    again = data_stage.read_examples(data_stage.run(cfg))
+    assert [(r["id"], r["split"]) for r in rows] == [(r["id"], r["split"]) for r in again]
+    assert sum(r["split"] == "val" for r in rows) == 8
+    from assistant.tasks.summarize import build_messages
+
+    first = rows[0]
+    body = json.loads(next(l for l in open(shared / "aeslc" / "train.jsonl") if first["id"].split(":")[1] in l))["email_body"]
+    assert first["messages"] == build_messages(body.strip(), "line")[0]
+
+
+def test_manifest_names_the_prompt_version_the_examples_were_built_with(tmp_path, shared):
+    """Each example records the prompt version it was built with; the run's version is the first task
+    example's (a chat turn first says nothing), today's for a file from before versions were recorded."""
+    from assistant import tasks
+    from assistant.tasks import reply, summarize
+
+    rows = data_stage.read_examples(data_stage.run(load_config(write_config(tmp_path, shared))))
+    assert {r["prompt_version"] for r in rows} == {tasks.task("summarize-line").current}
+    for task, module in (("summarize", summarize), ("support", reply)):
+        for version in module.VERSIONS:
+            f = tmp_path / f"{version}.jsonl"
+            chat = {"task": "chat", "messages": [{"role": "system", "content": reply.SYSTEM_V2}, {"role": "user", "content": "hi"}]}
+            f.write_text(json.dumps(chat) + "\n" + json.dumps({"task": "reply", "prompt_version": version, "messages": []}) + "\n")
+            assert data_stage.trained_prompt_version(f, task) == version
+    assert data_stage.trained_prompt_version(tmp_path / "none.jsonl", "support") == reply.PROMPT_VERSION
+
+
+def test_one_email_gives_one_example_per_task_and_eval_takes_each_task(tmp_path, shared):
+    """A line and a short summary of the same emails are two examples with their own ids (the
+    teacher's answers are keyed by id), and the report card draws items from every task."""
+    from distill.evaluate import items, task_order
+
+    extra_sources = "".join(f"""
+[[data.sources]]
+kind = "aeslc"
+path = "{shared / 'aeslc' / f}"
+task = "summarize-short"
+limit = {n}
+{'split = "val"' if f == 'dev.jsonl' else ''}
+""" for f, n in (("train.jsonl", 5), ("dev.jsonl", 3)))
+    cfg_file = write_config(tmp_path, shared)
+    text = cfg_file.read_text()
+    cfg_file.write_text(text.replace("[train]", extra_sources + "[eval]\nexamples = 2\n[train]"))
+    cfg = load_config(cfg_file)
+    rows = data_stage.read_examples(data_stage.run(cfg))
+    short = [r for r in rows if r["task"] == "summarize-short"]
+    assert len(short) == 8 and all(r["id"].endswith(":summarize-short") for r in short)
+    line_ids = {r["id"] for r in rows if r["task"] == "summarize-line"}
+    assert {r["id"].rsplit(":", 1)[0] for r in short if r["split"] == "train"} <= line_ids
+    assert len({r["id"] for r in rows}) == len(rows)
+    picked = items(cfg)
+    assert [r["task"] for r in picked] == ["summarize-line"] * 2 + ["summarize-short"] * 2
+    threads_first = [{"task": "summarize-thread-short"}] + [{"task": "summarize-line"}] * 3 + [{"task": "summarize-short"}] * 3
+    assert task_order(threads_first) == ["summarize-line", "summarize-short", "summarize-thread-short"]
+
+
+def test_house_style_wraps_train_replies_in_the_customers_language(tmp_path, shared):
+    from distill.metrics import house_style_ok
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f"""
+name = "s"
+task = "support"
+out_dir = "{tmp_path / 'run'}"
+[data]
+val_percent = 20.0
+[[data.sources]]
+kind = "bitext"
+path = "{shared / 'bitext-customer-support' / 'bitext_v2_train.csv'}"
+limit = 30
+house_style = true
+[[data.sources]]
+kind = "tickets"
+path = "{shared / 'support-tickets-synthetic' / 'tickets_v4_20k_prefix_train.csv'}"
+limit = 60
+house_style = true
+""")
+    rows = data_stage.read_examples(data_stage.run(load_config(cfg)))
+    train = [r for r in rows if r["split"] == "train"]
+    val = [r for r in rows if r["split"] == "val"]
+    assert train and val
+    assert all(house_style_ok(r["reference"]) for r in train), [r["reference"][:80] for r in train if not house_style_ok(r["reference"])]
+    assert not any(n in r["reference"] for r in train for n in ("<name>", "[Name]", "[Your Name]"))
+    from assistant.tasks.reply import guess_language
+
+    for r in train:  # greeting and sign-off in the answer's language, whatever the data set's label says
+        lang = guess_language(r["reference"])
+        if r["reference"].startswith(("Hello,", "Guten Tag,")):
+            assert r["reference"].startswith("Guten Tag," if lang == "de" else "Hello,"), r["reference"][:200]
+    assert any(r["reference"].startswith("Guten Tag,") for r in train)
+    # held-out references stay the data set's own, so scores compare with other systems
+    raw = [r for r in val if r["source"] == "bitext"]
+    assert raw and not any(house_style_ok(r["reference"]) for r in raw)

@@ -1,0 +1,146 @@
+"""`distill teach`: the filters on teacher answers, kill and rerun, committed chunks, the lock, batched decoding."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from distill import data as data_stage
+from distill.config import load_config
+from distill.teach import load_done, reject_reason
+from tests.distill.helpers import write_config
+
+
+def test_teacher_filters():
+    assert reject_reason("summarize-line", "") == "empty"
+    assert reject_reason("reply", "I'm sorry, but I can't help with that.") == "refusal"
+    assert reject_reason("summarize-line", "one two three\nfour") .startswith("off-format")
+    assert reject_reason("reply", " ".join(["the same words again"] * 10)) == "looping"
+    assert reject_reason("summarize-line", "Budget meeting moved to Thursday") is None
+
+
+@pytest.mark.slow
+def test_teach_kill_and_rerun_loses_and_duplicates_nothing(tmp_path, shared):
+    """The 135M GGUF stands in as the teacher: greedy answers make the two runs comparable."""
+    from assistant import paths
+
+    def cfg_for(d):
+        d.mkdir()
+        c = write_config(d, shared, extra="")
+        text = c.read_text().replace('limit = 40', 'limit = 6\ntarget = "teacher"')
+        c.write_text(text + f'\n[teach]\nteacher = "{paths.base_model_path()}"\nn_ctx = 1024\n')
+        data_stage.run(load_config(c))
+        return c
+
+    ca, cb = cfg_for(tmp_path / "a"), cfg_for(tmp_path / "b")
+    cmd = lambda c: [sys.executable, "-m", "distill.cli", "teach", str(c)]
+    subprocess.run(cmd(ca), check=True, capture_output=True)
+    out_b = tmp_path / "b" / "run" / "teach" / "teacher.jsonl"
+    proc = subprocess.Popen(cmd(cb), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out_b.exists() and len(out_b.read_text().splitlines()) >= 2):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with open(out_b, "a") as f:
+        f.write('{"id": "torn')  # what a kill in the middle of a write leaves behind
+    subprocess.run(cmd(cb), check=True, capture_output=True)
+    a = load_done(tmp_path / "a" / "run" / "teach" / "teacher.jsonl")
+    lines = out_b.read_text().splitlines()
+    b = load_done(out_b)
+    assert len(lines) == len(b) == len(a) == 6
+    assert {k: v["output"] for k, v in a.items()} == {k: v["output"] for k, v in b.items()}
+
+
+def test_teacher_chunks_hold_each_answer_once_across_kills(tmp_path):
+    """Finished answers go into numbered chunks of fixed size; a rerun (as after a kill) adds only what no
+    chunk holds, the shipped file's answers are never copied, and the chunks read back as pregenerated."""
+    from distill.teach import chunk_files, read_pregenerated, write_chunks
+
+    out, folder = tmp_path / "teacher.jsonl", tmp_path / "chunks"
+    recs = [{"id": f"e{i}", "task": "summarize-short", "output": f"answer {i}", "ok": True} for i in range(7)]
+    out.write_text("".join(json.dumps(r) + "\n" for r in recs[:5]) + '{"id": "torn')
+    assert write_chunks(out, folder, 2, skip=frozenset({"e0"})) == 2  # e1..e4; e0 was shipped elsewhere
+    assert write_chunks(out, folder, 2) == 0  # nothing new: no empty or repeated chunk
+    with open(out, "a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs[5:])
+    assert write_chunks(out, folder, 2, final=True, skip=frozenset({"e0"})) == 1
+    assert [p.name for p in chunk_files(folder)] == ["teacher-0001.jsonl.gz", "teacher-0002.jsonl.gz", "teacher-0003.jsonl.gz"]
+    ids = [r["id"] for r in read_pregenerated([folder / "teacher-*.jsonl.gz"])]
+    assert ids == ["e1", "e2", "e3", "e4", "e5", "e6"]
+
+
+def test_a_second_teach_on_the_same_run_is_refused(tmp_path):
+    from distill.teach import RunLocked, lock
+
+    held = lock(tmp_path / ".lock")
+    with pytest.raises(RunLocked, match="in use"):
+        lock(tmp_path / ".lock")
+    held.close()
+    lock(tmp_path / ".lock").close()
+
+
+@pytest.mark.slow
+def test_continuous_batching_gives_the_greedy_answers():
+    """Five prompts through two slots: answers end at different steps and later prompts take the
+    freed slot mid-batch. Re-read alone, every token of every answer must be the model's top
+    choice at its position. Batched kernels add rounding of a few tenths of a logit (so the
+    text may differ from one-at-a-time after a near tie); a sequence reading another one's
+    cache or the wrong positions would pick tokens many logits below the top."""
+    import llama_cpp
+
+    from assistant.engine.batched import BatchedGenerator
+    from distill.student import resolve_base
+
+    llm = llama_cpp.Llama(str(resolve_base("smollm2-135m")), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    head = "<|im_start|>system\nYou write short subject lines.<|im_end|>\n<|im_start|>user\n"
+    asks = ["Lunch moved to noon on Friday.", "The server is down until Monday morning, sorry.",
+            "Please send the Q3 budget by Tuesday.", "Welcome to the team, Ana!", "Invoice 42 is overdue."]
+    prompts = [llm.tokenize((head + a + "<|im_end|>\n<|im_start|>assistant\n").encode(), special=True) for a in asks]
+    gen = BatchedGenerator(llm, n_seq=2, n_ctx_per_seq=256, n_threads=2)
+    got = dict(gen.stream(prompts, max_tokens=24))
+    gen.close()
+    assert sorted(got) == list(range(5)) and len({len(t) for t in got.values()}) > 1
+    for i, p in enumerate(prompts):
+        llm.reset()
+        llm.eval(p + got[i])
+        scores = llm.scores[len(p) - 1 : len(p) - 1 + len(got[i])]
+        assert max((float(s.max() - s[t]) for s, t in zip(scores, got[i])), default=0.0) < 1.0, asks[i]
+
+
+def test_sampled_batches_reuse_a_repeated_prompt_and_stay_in_the_nucleus():
+    """Two prompts, four samples each, through three slots: the repeated prompt's samples copy
+    the KV cells of the slot that evaluated it. Each sampled token, re-read alone, must lie in
+    that position's nucleus (within 1 logit for batched rounding); a slot reading the wrong
+    cells would sample tokens far outside it. Same seed, same samples; samples differ."""
+    import llama_cpp
+    import numpy as np
+
+    from assistant.engine.batched import BatchedGenerator
+    from distill.student import resolve_base
+
+    llm = llama_cpp.Llama(str(resolve_base("smollm2-135m")), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    head = "<|im_start|>system\nYou write short subject lines.<|im_end|>\n<|im_start|>user\n"
+    asks = ["The quarterly review meeting moved from Tuesday to Thursday at 3pm in room 4.",
+            "Your refund for order 1182 was approved and will arrive within five business days."]
+    prompts = [llm.tokenize((head + a + "<|im_end|>\n<|im_start|>assistant\n").encode(), special=True)
+               for a in asks for _ in range(4)]
+    gen = BatchedGenerator(llm, n_seq=3, n_ctx_per_seq=256, n_threads=2)
+    got = dict(gen.stream(prompts, max_tokens=12, temperature=1.0, top_p=0.9, seed=7))
+    again = dict(gen.stream(prompts, max_tokens=12, temperature=1.0, top_p=0.9, seed=7))
+    gen.close()
+    assert got == again and sorted(got) == list(range(8))
+    assert len({tuple(got[i]) for i in range(4)}) > 1 and len({tuple(got[i]) for i in range(4, 8)}) > 1
+    for i, p in enumerate(prompts):
+        llm.reset()
+        llm.eval(p + got[i])
+        for s, t in zip(llm.scores[len(p) - 1 : len(p) - 1 + len(got[i])], got[i]):
+            probs = np.exp(s - s.max())
+            probs /= probs.sum()
+            order = np.argsort(-s)
+            nucleus = order[: int(np.searchsorted(np.cumsum(probs[order]), 0.9)) + 1]
+            assert s[t] >= s[nucleus].min() - 1.0, (i, t)
