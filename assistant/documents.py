@@ -103,13 +103,14 @@ def _read_text(path: Path) -> tuple[str, bool]:
     return data[:MAX_MARKUP_BYTES].decode("utf-8", errors="replace"), len(data) > MAX_MARKUP_BYTES
 
 
-def _bounded(path: Path, text: str, title: str, cut: bool = False) -> Iterator[Doc | DocError]:
+def _bounded(path: Path, text: str, title: str, cut: bool = False,
+             read: str = f"{MAX_TEXT_CHARS:,} characters") -> Iterator[Doc | DocError]:
     """The Doc, its text cut to MAX_TEXT_CHARS; a DocError beside it when anything was cut."""
     if len(text) > MAX_TEXT_CHARS:
         text, cut = text[:MAX_TEXT_CHARS], True
     yield Doc(str(path), text, title[:200], meta={"truncated": True} if cut else {})
     if cut:
-        yield DocError(str(path), f"too long: only the first {MAX_TEXT_CHARS:,} characters were read")
+        yield DocError(str(path), f"too long: only the first {read} were read")
 
 
 def read_file(path: Path) -> Iterator[Doc | DocError]:
@@ -127,11 +128,12 @@ def read_file(path: Path) -> Iterator[Doc | DocError]:
             first = re.search(r"\S[^\n]{0,400}", text[:100_000])
             yield from _bounded(path, text, first.group(0).lstrip("# ").strip() if first else path.stem, cut)
         elif suffix in (".html", ".htm"):
-            from assistant.mail import html_to_text
+            from assistant.mail import MAX_HTML_CHARS, html_to_text
 
             html, cut = _read_text(path)
             m = re.search(r"<title[^>]*>([^<]{0,400})", html[:100_000], re.I)
-            yield from _bounded(path, html_to_text(html), m.group(1).strip() if m else path.stem, cut)
+            title, cut = m.group(1).strip() if m else path.stem, cut or len(html) > MAX_HTML_CHARS
+            yield from _bounded(path, html_to_text(html), title, cut, f"{MAX_HTML_CHARS:,} characters of HTML")
         elif suffix == ".pdf":
             yield from _pdf(path)
         elif suffix == ".docx":

@@ -27,6 +27,7 @@ EXPECTED = {
     "header-bomb-16000.eml": None, "many-headers.eml": None, "nested-mime-2000.eml": None,
     "nested-html-100000.eml": None, "unknown-charset.eml": None, "double-plain.eml": None,
     "reply-regex-bomb.eml": None, "reply-fragments.eml": None, "part-header-bomb.eml": None, "raw-8bit.eml": None,
+    "address-bomb.eml": None, "many-parts.eml": None,
     "nul.eml": "not an email", "random.eml": "not an email", "fifo.eml": "a FIFO",
     "outlook.msg": "unsupported format: Outlook .msg",
 }

@@ -96,11 +96,21 @@ def test_header_bomb_cut_before_the_parser_body_kept(tmp_path):
 
 
 def test_hostile_headers_inside_mime_parts(tmp_path):
-    # 60,000 semicolons in a part's Content-Disposition (slow), 5,000 nested comments (a RecursionError)
+    # 60,000 semicolons in a Content-Disposition, 5,000 nested comments (a RecursionError: the message lost),
+    # ten 16 KB Content-Transfer-Encodings (1.8 s each)
     with bombs.within():
         m = _one(bombs.make_part_header_bomb(tmp_path))
     assert "visible text" in m.body and "more text" in m.body
-    assert [a["type"] for a in m.attachments] == ["application/pdf"]
+    assert [a["type"] for a in m.attachments] == ["application/pdf"] + ["application/octet-stream"] * 10
+
+
+def test_address_headers_and_many_parts_stay_linear(tmp_path):
+    with bombs.within():  # 16 KB of quotes in To: 7 s in policy.default's address parser
+        m = _one(bombs.make_address_bomb(tmp_path))
+    assert m.body == "body survives" and m.from_ == "a@example.com"
+    with bombs.within():  # 100,000 parts: 72 s, each Content-Type parsed five times
+        m = _one(bombs.make_many_parts(tmp_path))
+    assert m.body == "first part" and len(m.attachments) < mail.MAX_PARTS
 
 
 def test_nested_mime_bounded_no_recursion_error(tmp_path):

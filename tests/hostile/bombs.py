@@ -180,13 +180,29 @@ def make_reply_fragments(folder: Path, count: int = 50_000) -> Path:
 
 
 def make_part_header_bomb(folder: Path) -> Path:
-    """Hostile headers inside a MIME part, where no top-level cap reaches: 60,000 semicolons in a
-    Content-Disposition, 5,000 nested comments in a Content-Type (a RecursionError in the header parser)."""
+    """Hostile headers inside MIME parts, where no top-level cap reaches: 60,000 semicolons in a
+    Content-Disposition, 5,000 nested comments in a Content-Type (a RecursionError in the header
+    parser), and ten parts whose 16 KB Content-Transfer-Encoding took the parser 1.8 s each."""
+    cte = b"".join(b'--x\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: ' + b'"' * 16_000 + b"\n\nAA\n"
+                   for _ in range(10))
     return _write(folder / "part-header-bomb.eml", HEAD + (
         b'Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="x"\n\n'
         b"--x\nContent-Type: text/plain\n\nvisible text\n"
-        b"--x\nContent-Type: application/pdf\nContent-Disposition: attachment" + b";" * 60_000 + b"\n\nAAAA\n"
-        b"--x\nContent-Type: text/plain; name=" + b"(" * 5_000 + b"\n\nmore text\n--x--\n"))
+        b"--x\nContent-Type: application/pdf\nContent-Disposition: attachment" + b";" * 60_000 + b"\n\nAAAA\n" + cte +
+        b"--x\nContent-Type: text/plain; charset=utf-8 " + b"(" * 5_000 + b"\n\nmore text\n--x--\n"))
+
+
+def make_address_bomb(folder: Path) -> Path:
+    """16 KB of quotes in To and of backslashes in Cc: policy.default's address parser is quadratic (7 s, 3 s)."""
+    return _write(folder / "address-bomb.eml", b"From: a@example.com\nTo: " + b'"' * 16_000 + b"\nCc: " + b"\\" * 16_000 +
+                  b"\nSubject: addresses\n\nbody survives\n")
+
+
+def make_many_parts(folder: Path, count: int = 100_000) -> Path:
+    """100,000 tiny MIME parts (4 MB): policy.default parses each Content-Type five times (72 s)."""
+    parts = b"--x\nContent-Type: application/octet-stream\n\nA\n" * count
+    return _write(folder / "many-parts.eml", HEAD + b'Subject: many\nContent-Type: multipart/mixed; boundary="x"\n\n'
+                  b"--x\nContent-Type: text/plain\n\nfirst part\n" + parts + b"--x--\n")
 
 
 def make_tag_soup(folder: Path, count: int = 100_000) -> Path:
@@ -229,7 +245,7 @@ BUILDERS = [make_header_bomb, make_many_headers, make_nested_mime, make_nested_h
             make_zip_bomb_docx, make_one_line_txt, make_one_word_txt, make_nul_file, make_random_bytes, make_fifo,
             make_symlink_loop, make_unknown_charset, make_outlook_msg, make_double_plain, make_reply_regex_bomb,
             make_reply_fragments, make_part_header_bomb, make_tag_soup, make_lying_docx, make_long_jsonl,
-            make_raw_8bit_headers]
+            make_raw_8bit_headers, make_address_bomb, make_many_parts]
 
 
 def build_all(folder: Path) -> list[Path]:
