@@ -423,7 +423,7 @@ def _cap_parts(raw: bytes) -> bytes:
     return raw[: cut + 1]
 
 
-def _not_mail(raw: bytes) -> str | None:
+def not_mail(raw: bytes) -> str | None:
     """Why `raw` is not an email (a known binary format; no headers and mostly non-text bytes), or None."""
     for magic, why in _MAGIC.items():
         if raw.startswith(magic):
@@ -590,7 +590,7 @@ def _date(msg: MimePart) -> tuple[str | None, float]:
 def parse_message(raw: bytes, path: str) -> Message | MailError:
     """One RFC 822 message (bytes) → Message, or MailError when nothing usable is in it."""
     try:
-        if why := _not_mail(raw):
+        if why := not_mail(raw):
             return MailError(path, why)
         msg = email.message_from_bytes(_cap_parts(_cap_nesting(_cap_headers(raw))), policy=_POLICY)
         body, attachments = _body_and_attachments(msg)

@@ -62,6 +62,9 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
         judge_student(cfg, report, rows, tasks, outputs)
     if "teacher" in report["systems"] and "student" in report["systems"]:
         report["speedup_vs_teacher"] = round(report["systems"]["student"]["decode_tok_s"] / report["systems"]["teacher"]["decode_tok_s"], 2)
+    with open(out / "outputs.jsonl", "w") as f:  # every system's answer to every item (retrain compares edits with them)
+        for ex in rows:
+            f.write(json.dumps({"id": ex["id"], **{n: outputs[n].get(ex["id"], "") for n in outputs}}, ensure_ascii=False) + "\n")
     samples = samples_of(rows, tasks, outputs)
     (out / "report.json").write_text(json.dumps({**report, "samples": samples}, indent=2, ensure_ascii=False))
     (out / "report.md").write_text(render_markdown(report, samples))

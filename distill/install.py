@@ -18,13 +18,12 @@ from pathlib import Path
 
 from assistant import paths
 from assistant.engine import registry
-from assistant.tasks import RUNTIME_TASKS
+from assistant.tasks import RUNTIME_TASKS, SERVES
 from distill.config import Config
 from distill.data import trained_prompt_version
 from distill.layout import eval_dir, examples_path, export_dir, require
 from distill.student import resolve_base
 
-TASKS_OF = {"summarize": "summarize", "support": "reply"}
 
 
 def _meta(cfg: Config) -> dict:
@@ -43,6 +42,7 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "base": cfg.train.base, "base_file": base.name, "base_sha256": registry.sha256_file(base),
         "adapter" if kind == "adapter" else "model": artifact.name, "sha256": registry.sha256_file(artifact),
         "prompt_version": trained_prompt_version(examples_path(cfg), cfg.task),
+        "tasks": trained_tasks(cfg),  # the assistant uses it by default only for these
         "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
                            "split": s.split, "inject": s.inject, "house_style": s.house_style, "task": s.task} for s in cfg.data.sources],
         "train_examples": meta.get("train_examples"),
@@ -55,7 +55,49 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
     }
 
 
-def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Path:
+def trained_tasks(cfg: Config) -> list[str]:
+    """The tasks (summarize-line, summarize-short, reply, chat, ...) the student has training examples for."""
+    found: set[str] = set()
+    path = examples_path(cfg)
+    if path.exists():
+        with open(path) as f:
+            for line in f:
+                ex = json.loads(line)
+                if ex.get("split") == "train":
+                    found.add(ex["task"])
+    return sorted(found)
+
+
+def current_default(task: str) -> registry.ModelEntry | None:
+    """The model the assistant uses for a runtime task today (the user's choice, else a shipped student)."""
+    return registry.all_models().get(registry.default_for(task, lambda e: task in SERVES.get(e.task or "", ())))
+
+
+def _scores(metrics: dict) -> dict[str, tuple[float, int]]:
+    """Per task on a report card: the student's ROUGE-L and how many items it was measured on."""
+    return {t: (s["student"]["rougeL"], s["student"].get("items", 0)) for t, s in (metrics.get("tasks") or {}).items()
+            if "student" in s and "rougeL" in s["student"]}
+
+
+def worse_than_current(m: dict, current: registry.ModelEntry | None, margin: float = 0.5) -> list[str]:
+    """Why `m` (a new manifest) should not replace `current` as the default: the tasks where the current
+    student scores better on the same report card (the same task, the same number of held-out items)."""
+    if current is None or not current.manifest or current.name == m["name"]:
+        return []
+    try:
+        old = _scores(json.loads(Path(current.manifest).read_text()).get("metrics", {}))
+    except (OSError, ValueError):
+        return []
+    new = _scores(m.get("metrics", {}))
+    return [f"{t}: {current.name} {old[t][0]:.2f} ROUGE-L, {m['name']} {new[t][0]:.2f}" for t in sorted(new)
+            if t in old and old[t][1] == new[t][1] and old[t][0] > new[t][0] + margin]
+
+
+class WorseThanDefault(ValueError):
+    pass
+
+
+def run(cfg: Config, dest: Path | None = None, make_default: bool = False, force: bool = False) -> Path:
     info = json.loads(require(export_dir(cfg) / "export.json", "export").read_text())
     src = export_dir(cfg) / info["file"]
     dest = dest or paths.data_dir() / "models" / cfg.name
@@ -80,9 +122,19 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False) -> Pa
     os.replace(tmp, dest / "manifest.json")
     if not str(dest.resolve()).startswith(str(paths.assets_dir().resolve())):
         e = registry.entry_from_manifest(dest / "manifest.json", "distill")
-        registry.add_model(e.path, e.name, e.lora_path, TASKS_OF[cfg.task], source="distill", manifest=e.manifest)
+        registry.add_model(e.path, e.name, e.lora_path, e.task, source="distill", manifest=e.manifest)
         if make_default:
-            registry.set_default(TASKS_OF[cfg.task], cfg.name, RUNTIME_TASKS)
-            if cfg.task == "support":
-                registry.set_default("chat", cfg.name, RUNTIME_TASKS)
+            _make_default(cfg, m, force)
     return dest
+
+
+def _make_default(cfg: Config, m: dict, force: bool) -> None:
+    for task in SERVES[cfg.task]:
+        current = current_default(task)
+        worse = worse_than_current(m, current, 0.5)
+        if worse and not force:
+            raise WorseThanDefault(
+                f"{cfg.name} is installed but not made the default for {task}: {current.name} scores better on the same "
+                f"report card ({'; '.join(worse)}). Use it with --model {cfg.name}, or pass --force to make it the default "
+                f"anyway (roll back with `assistant models default {task} {current.name}`)")
+        registry.set_default(task, cfg.name, RUNTIME_TASKS)

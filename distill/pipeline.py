@@ -34,7 +34,8 @@ def train_done(cfg: Config) -> bool:
     return checkpoint.read(ckpt)["step"] >= cfg.train.max_steps
 
 
-def run(cfg: Config, json_progress: bool = False, make_default: bool = False, skip_eval: bool = False) -> Path:
+def run(cfg: Config, json_progress: bool = False, make_default: bool = False, skip_eval: bool = False,
+        force: bool = False) -> Path:
     examples = examples_path(cfg)
     if not examples.exists():
         _say(json_progress, stage="data", status="building")
@@ -60,6 +61,6 @@ def run(cfg: Config, json_progress: bool = False, make_default: bool = False, sk
     if not skip_eval and not _newer(eval_dir(cfg) / "report.json", exp):
         _say(json_progress, stage="eval", status="running")
         evaluate.run(cfg)
-    out = install.run(cfg, make_default=make_default)
+    out = install.run(cfg, make_default=make_default, force=force)
     _say(json_progress, stage="install", status="done", detail=str(out))
     return out

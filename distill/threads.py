@@ -54,6 +54,9 @@ DEV_PERCENT = 10
 ENRON_FOLDERS = ("sent_items",)  # 2001 Outlook mail: "-----Original Message-----" chains
 ENRON_PER_MAILBOX = 12  # at most this many threads from one custodian's folder, so no one dominates
 ENRON_LIMIT = 900
+# R mailing lists whose archive tables are small enough to be in the snapshot (< 4 MiB) and are discussions
+RLISTS = ("r-help-2025-2029", "r-help-1995-1999", "r-sig-hpc", "r-sig-db", "r-sig-debian", "r-sig-fedora",
+          "r-sig-gui", "r-sig-teaching", "r-sig-robust", "r-sig-genetics", "r-sig-epi", "r-sig-dynamic-models")
 
 # ---------------------------------------------------------------------------------------------------
 # Text clean-up
@@ -63,11 +66,12 @@ _QP = re.compile(r"=(?:20|09|3D)|=\n")
 _DISCLAIMER = re.compile(
     r"\n?[ \t]*\*{20,}[ \t]*\n\s*(?:This e-mail|This message|The information|NOTICE|CONFIDENTIAL|This email)"
     r"[\s\S]*?(?:\n[ \t]*\*{20,}[ \t]*(?=\n|$)|$)", re.I)
-_OLE = re.compile(r"<<\s*OLE Object[^>]*>>|<Embedded [^<>\n]{1,60}>|^\s*-?\s*(?:winmail\.dat|[\w.\-]+\.vcf)\s*"
-                  r"(?:<<\s*File:[^>\n]*>>)?\s*$", re.I | re.M)
-_ATTACHMENT = re.compile(r"(?:^|(?<=\s))-?\s*(?:[^\s<>][^<>\n]{0,80}?\s+)?<<\s*File:\s*([^<>\n]{1,100}?)\s*>>")
-_ENRON_CORP_LINE = re.compile(r"^\s*Enron [A-Za-z&.,' ]{0,40}(?:Corp\.?|Inc\.?|Services|Resources|Company)\s*$", re.M)
-_ATTRIBUTION = re.compile(r"^.{0,200}\bwrote:\s*$|^\s*(?:At|On) .{5,120},\s*$"
+_OLE = re.compile(r"<<[ \t]*OLE Object[^>\n]{0,100}>>|<Embedded [^<>\n]{1,60}>"
+                  r"|^[ \t]*-?[ \t]*(?:winmail\.dat|[\w\-]{1,60}(?:\.[\w\-]{1,60}){0,3}\.vcf)[ \t]*"
+                  r"(?:<<[ \t]*File:[^>\n]{0,100}>>)?[ \t]*$", re.I | re.M)
+_ATTACHMENT = re.compile(r"(?:-[ \t]*[^\s<>][^<>\n]{0,80}?[ \t]+)?<<[ \t]*File:[ \t]*([^<>\n]{1,100}?)[ \t]*>>")
+_ENRON_CORP_LINE = re.compile(r"^[ \t]*Enron [A-Za-z&.,' ]{0,40}(?:Corp\.?|Inc\.?|Services|Resources|Company)[ \t]*$", re.M)
+_ATTRIBUTION = re.compile(r"^.{0,200}\b(?:wrote|escreveu|schrieb|a écrit|ha scritto|scrisse|escribió|skrev):\s*$|^\s*(?:At|On) .{5,120},\s*$"
                           r"|^\s*On (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? .{0,40}\d{4}\b.{0,80}$")
 _PATCH_START = re.compile(r"^(?:diff --git |Index: \S|--- a/|\+\+\+ b/|@@ -\d|diff -[a-zA-Z]+ )", re.M)
 _DIFFSTAT = re.compile(r"^---\s*\n(?:\s*\S+\s+\|\s+\d+ [+-]*\n)+", re.M)
@@ -409,7 +413,7 @@ def enron_mboxes_from_git(git_dir: str | Path, folders: Iterable[str] = ENRON_FO
     """(name, bytes) of the Enron mbox files for `folders` in a git snapshot (HEAD), e.g. enron.dasovich-j.sent_items."""
     listing = subprocess.run(["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", "HEAD", prefix],
                              capture_output=True, check=True).stdout.decode()
-    for entry in sorted(filter(None, listing.split("\0"))):
+    for entry in sorted(filter(None, listing.split("\0")), key=lambda e: e.split("\t", 1)[1]):
         meta, path = entry.split("\t", 1)
         name = path.rsplit("/", 1)[-1]
         if name.split(".", 2)[-1] not in folders:
@@ -494,6 +498,70 @@ def mailbox_threads(path: str | Path, source: str, stats: Counter | None = None)
             yield thread
 
 
+# Mailing-list archives as Parquet tables (r-mailing-lists/data: one row a message) -----------------------
+
+RLIST_PER_LIST = 120
+_HTML_DELETED = re.compile(r"^[ \t]*\[\[alternative HTML version deleted\]\][ \t]*$", re.M)
+
+
+def list_reply_text(body: str) -> str:
+    """A list message's own text: cut at the first quote header when it is top-posted (text above it),
+    else the fragments email-reply-parser keeps (bottom-posted and interleaved replies), minus footers."""
+    from assistant.mail import split_reply
+
+    body = _HTML_DELETED.sub("", body.replace("\r\n", "\n"))
+    marks = [m for m in _markers(body) if m[2] in ("original", "wrote", "notes")]
+    if marks and letters(body[:marks[0][0]]) >= 20 and not re.search(r"^\s*>", body[:marks[0][0]], re.M):
+        body = body[:marks[0][0]]
+    # Outlook's "________________________________\nFrom: …" separator without "Original Message"
+    cut = re.search(r"^_{20,}[ \t]*\n(?:From|De|Von):\s", body, re.M)
+    if cut and letters(body[:cut.start()]) >= 20:
+        body = body[:cut.start()]
+    text, _quoted, _signature = split_reply(body)
+    return list_body(text)
+
+
+def rlist_threads(parquet: str | Path | bytes, list_name: str, stats: Counter | None = None,
+                  per_list: int = RLIST_PER_LIST) -> Iterator[dict]:
+    """Threads of one R mailing list table (columns thread_id, date, from_name, subject, body); needs pyarrow."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    stats = stats if stats is not None else Counter()
+    table = pq.read_table(io.BytesIO(parquet) if isinstance(parquet, bytes) else parquet,
+                          columns=["thread_id", "message_id", "date", "from_name", "subject", "body"])
+    by_thread: dict[str, list[dict]] = defaultdict(list)
+    for row in table.to_pylist():
+        by_thread[row["thread_id"]].append(row)
+    stats["messages read"] += table.num_rows
+    out = []
+    for tid, rows in by_thread.items():
+        if len(rows) < 2:
+            continue
+        rows.sort(key=lambda r: (r["date"], r["message_id"]))
+        raw = [{"sender": r["from_name"], "date": r["date"].isoformat(), "subject": r["subject"], "body": r["body"]}
+               for r in rows]
+        messages = finish_messages(raw, clean=list_reply_text, sender=lambda s: re.sub(r"\s+", " ", s).strip())
+        thread = make_thread("r-lists", f"r-lists|{list_name}|{tid}", rows[0]["subject"], messages)
+        why = thread_ok(thread, min_senders=2)
+        if why:
+            stats[f"skipped: {why}"] += 1
+            continue
+        out.append(thread)
+    out.sort(key=lambda t: hashlib.sha1(t["id"].encode()).hexdigest())
+    stats["threads before the cap"] += len(out)
+    yield from out[:per_list]
+
+
+def rlist_tables_from_git(git_dir: str | Path, lists: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    for name in lists:
+        blob = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"HEAD:data/messages/{name}.parquet"],
+                              capture_output=True)
+        if blob.returncode == 0 and blob.stdout:
+            yield name, blob.stdout
+
+
 # ---------------------------------------------------------------------------------------------------
 # Dedup and split
 
@@ -569,10 +637,19 @@ def read_jsonl_gz(path: str | Path) -> list[dict]:
 
 
 def build(notmuch: list[str], enron_git: str | None, enron_paths: list[str],
-          enron_limit: int = ENRON_LIMIT, log=print) -> tuple[list[dict], dict]:
+          enron_limit: int = ENRON_LIMIT, rlists_git: str | None = None, rlists: Iterable[str] = (),
+          log=print) -> tuple[list[dict], dict]:
     """Every thread from the sources, deduplicated; and per-source statistics."""
     threads: list[dict] = []
     report: dict[str, dict] = {}
+    if rlists_git:
+        for name, data in rlist_tables_from_git(rlists_git, rlists):
+            stats = Counter()
+            got = list(rlist_threads(data, name, stats))
+            stats["threads"] = len(got)
+            report[f"r-lists:{name}"] = dict(stats)
+            threads += got
+            log(f"r-lists {name}: {len(got)} threads {dict(stats)}")
     for path in notmuch:
         stats: Counter = Counter()
         got = list(mailbox_threads(path, "notmuch", stats))
@@ -587,6 +664,8 @@ def build(notmuch: list[str], enron_git: str | None, enron_paths: list[str],
         for name, data in mboxes:
             stats["mbox files"] += 1
             candidates += list(enron_threads(data, name, stats))
+            if stats["mbox files"] % 20 == 0:
+                log(f"enron: {stats['mbox files']} mbox files read, {len(candidates)} threads")
         candidates, dropped = dedupe(candidates)
         stats["candidates after dedupe"] = len(candidates)
         stats["duplicates dropped"] = dropped
@@ -609,10 +688,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--enron-git", help="git dir of a snapshot holding MailDir_to_MBOX/enron/enron.<user>.<folder> mbox files")
     ap.add_argument("--enron", action="append", default=[], help="Enron mbox files or folders of them")
     ap.add_argument("--enron-limit", type=int, default=ENRON_LIMIT)
+    ap.add_argument("--rlists-git", help="git dir of a snapshot of r-mailing-lists/data (data/messages/<list>.parquet; "
+                                         "reading them needs pyarrow)")
+    ap.add_argument("--rlist", action="append", default=[], help="a list name under data/messages/ (repeatable)")
     ap.add_argument("--dev-percent", type=int, default=DEV_PERCENT)
     args = ap.parse_args(argv)
-    threads, report = build(args.notmuch, args.enron_git, args.enron, args.enron_limit,
-                            log=lambda s: print(s, file=sys.stderr))
+    threads, report = build(args.notmuch, args.enron_git, args.enron, args.enron_limit, args.rlists_git,
+                            args.rlist or RLISTS, log=lambda s: print(s, file=sys.stderr, flush=True))
     train, dev = split_threads(threads, args.dev_percent)
     out = Path(args.out)
     write_jsonl_gz(out / "train.jsonl.gz", train)

@@ -29,3 +29,16 @@ def test_summarize_reply_prompt_never_import_torch(tmp_path):
     for args in (["summarize", str(f), "--length", "line", "--no-log"], ["reply", str(f), "--json", "--no-log"],
                  ["prompt", "hi", "-o", "max_tokens", "4", "--no-log"], ["mail", "show", str(f)]):
         assert heavy_modules(args) == [], args
+
+
+def test_every_package_folder_is_installed():
+    """A plain (non-editable) install takes only the packages pyproject.toml lists: a new sub-package
+    left out works in the checkout and is missing after `scripts/install.sh`."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for top in ("assistant", "distill")
+             for p in (root / top).rglob("__init__.py")}
+    assert found - listed == set()

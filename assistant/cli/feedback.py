@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -18,9 +17,17 @@ def feedback():
 
 
 @feedback.command("list")
-@click.option("--task", type=click.Choice(["reply", "summarize"]))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--task", type=click.Choice(["reply", "summarize"]), help="Only the drafts of this task.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per draft (input, draft, final text).")
 def feedback_list(task, as_json):
+    """The drafts you kept: accepted as written, or edited (the final text is what retraining learns).
+
+    Example usage:
+
+    \b
+        assistant feedback list --task reply
+        assistant feedback list --json | jq .final
+    """
     from assistant.services import store
 
     for r in store.list_feedback(store.connect(), task):
@@ -32,18 +39,17 @@ def feedback_list(task, as_json):
 
 
 @feedback.command("export")
-@click.option("--task", type=click.Choice(["reply", "summarize"]), default="reply")
+@click.option("--task", type=click.Choice(["reply", "summarize"]), default="reply", show_default=True,
+              help="Which task's drafts.")
 @click.argument("out", type=click.File("w"), default="-")
 def feedback_export(task, out):
-    """Write feedback as JSONL (input, draft, final) for `distill data --feedback`."""
+    """Write the kept drafts as JSONL (input, draft, final) to OUT (- for stdout): a distill source
+    (`kind = "feedback"` in a config)."""
     from assistant.services import store
 
     for r in store.list_feedback(store.connect(), task):
         out.write(json.dumps({k: r[k] for k in ("id", "task", "model", "input", "draft", "final")}, ensure_ascii=False) + "\n")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(cli())
 
 
 @cli.command()
@@ -65,6 +71,7 @@ def retrain(task, steps, replay, yes, as_json):
     click.echo(f"will train {p.name} from {p.start} on {p.drafts} draft(s)" + (f" + {p.replay} replay examples" if p.replay else "")
                + f", {p.steps} steps: about {p.minutes} min and {p.ram_gb} GB RAM", err=True)
     if not yes and not as_json and not click.confirm("start?", default=True, err=True):
+        rt.discard(p)  # nothing started: leave no run folder behind
         return
 
     def show(e):
@@ -79,6 +86,6 @@ def retrain(task, steps, replay, yes, as_json):
     if as_json:
         click.echo(json.dumps({"event": "result", **result}))
     else:
-        verdict = "now the default" if result["switched"] else f"kept {result['previous']} (it scored higher)"
-        click.echo(f"\n{result['new']}: ROUGE-L {result['new_rougeL']} vs {result['previous_rougeL']} on "
-                   f"{result['items']} held-out drafts: {verdict}")
+        verdict = "now the default" if result["switched"] else f"kept {result['previous']} (the new one was discarded)"
+        click.echo(f"\n{result['new']}: makes {result['new_edit_score']}% of your edits vs {result['previous_edit_score']}% "
+                   f"for {result['previous']} on {result['items']} held-out drafts: {verdict}")

@@ -21,14 +21,16 @@ def models_list(as_json):
     """Installed models: the built-in base, shipped students, and yours."""
     from assistant.services import models as service
 
-    for row in service.listing():
+    rows = service.listing()
+    width = max((len(r["name"]) for r in rows), default=0) + 2  # a long name never pushes its row out of line
+    for row in rows:
         if as_json:
             click.echo(json.dumps({k: v for k, v in row.items() if k != "prompt_current"}))
         else:
             mark = f"  [default: {', '.join(row['default_for'])}]" if row["default_for"] else ""
             if not row["prompt_current"]:
                 mark += "  [trained on an older prompt: not used by default]"
-            click.echo(f"{row['name']:32} {row['source']:8} {row['size'] / 1e6:7.1f} MB{mark}")
+            click.echo(f"{row['name']:{width}} {row['source']:8} {row['size'] / 1e6:7.1f} MB{mark}")
 
 
 @models.command("add")

@@ -50,7 +50,8 @@ def summarize(paths, length, threads, samples, as_json, no_log, model_name, base
     from assistant.services import summarize as summarize_service
     from assistant.mail import MailError
 
-    model = models.resolve(model_name, "summarize", base_url)
+    covers = f"summarize-thread-{length}" if threads and length != "line" else f"summarize-{length}"
+    model = models.resolve(model_name, "summarize", base_url, covers)
     files, stdin_msg = _read_inputs(paths)
     if stdin_msg is not None:
         results = iter([summarize_service.summarize_message(model, stdin_msg, length, samples)])

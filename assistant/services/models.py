@@ -9,6 +9,7 @@ which task (from `assistant.tasks`) and which prompt versions this code still bu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -32,14 +33,33 @@ def serves(e: ModelEntry, task: str) -> bool:
     return task in SERVES.get(e.task or "", ()) and prompt_current(e)
 
 
-def default_for(task: str) -> str:
-    """The model name used for a task: the user's choice, else a shipped student, else the base."""
-    return registry.default_for(task, lambda e: serves(e, task))
+def trained_for(e: ModelEntry, covers: str | None) -> bool:
+    """False when the model's manifest lists the tasks it was trained on and `covers` (e.g. summarize-short)
+    is not one of them: a subject-line student is no default for paragraphs."""
+    if covers is None or not e.manifest:
+        return True
+    try:
+        trained = json.loads(Path(e.manifest).read_text()).get("tasks")
+    except (OSError, ValueError):
+        return True
+    return not trained or covers in trained
 
 
-def resolve(spec: str | None, task: str, base_url: str | None = None) -> ChatModel:
-    """A ChatModel from a --model value: None (the task's default), a name, a .gguf path, or openai:NAME."""
-    return registry.resolve(spec or default_for(task), base_url)
+def default_for(task: str, covers: str | None = None) -> str:
+    """The model name used for a task (and the exact task it `covers`, e.g. summarize-long): the user's choice,
+    else a shipped student, else the base; a choice trained for other lengths is passed over."""
+    models = all_models()
+    chosen = (load_config().get("defaults") or {}).get(task)
+    if chosen in models and trained_for(models[chosen], covers):
+        return chosen
+    return next((e.name for e in models.values() if e.source == "shipped" and serves(e, task) and trained_for(e, covers)),
+                BASE_NAME)
+
+
+def resolve(spec: str | None, task: str, base_url: str | None = None, covers: str | None = None) -> ChatModel:
+    """A ChatModel from a --model value: None (the default for `task`, trained for `covers`), a name, a .gguf
+    path, or openai:NAME."""
+    return registry.resolve(spec or default_for(task, covers), base_url)
 
 
 def set_default(task: str, name: str) -> None:

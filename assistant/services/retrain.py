@@ -92,12 +92,57 @@ def run(p: Plan, on_event: Callable[[dict], None] = lambda e: None) -> dict:
     if res.returncode != 0:
         raise AssistantError(f"evaluation failed: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
     report = json.loads((p.run_dir / "eval" / "report.json").read_text())
-    new, old = report["systems"]["student"]["rougeL"], report["systems"][current]["rougeL"]
+    edits = {f"feedback:{r['id']}": r for r in map(json.loads, open(p.run_dir / "feedback-val.jsonl"))}
+    outputs = [json.loads(line) for line in open(p.run_dir / "eval" / "outputs.jsonl")]
+    scored = [(edit_score(o["student"], edits[o["id"]]["draft"], edits[o["id"]]["final"]),
+               edit_score(o[current], edits[o["id"]]["draft"], edits[o["id"]]["final"])) for o in outputs if o["id"] in edits]
+    new, old = (round(100 * sum(s[i] for s in scored) / max(1, len(scored)), 2) for i in (0, 1))
     won = new > old
     if won:
         registry.set_default(p.task, p.name)
-    return {"new": p.name, "previous": current, "new_rougeL": new, "previous_rougeL": old, "switched": won,
-            "items": report["items"]}
+    else:  # a losing student is not kept: its run folder and registration go
+        discard(p)
+    return {"new": p.name, "previous": current, "new_edit_score": new, "previous_edit_score": old, "switched": won,
+            "new_rougeL": report["systems"]["student"]["rougeL"], "previous_rougeL": report["systems"][current]["rougeL"],
+            "items": len(scored)}
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def edit_score(output: str, draft: str, final: str) -> float:
+    """How well `output` makes the user's own changes to `draft` (0..1): the share of the words the user
+    added that it has, and of the words the user deleted that it leaves out. A model that repeats the
+    draft scores 0 however close the draft was to the final text (ROUGE against the final text gave the
+    current model 93 on a draft that was its own text plus one line, so light edits could never win)."""
+    from collections import Counter
+    from difflib import SequenceMatcher
+
+    d, f = _words(draft), _words(final)
+    added, deleted = Counter(), Counter()
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, d, f, autojunk=False).get_opcodes():
+        if op in ("replace", "delete"):
+            deleted.update(d[i1:i2])
+        if op in ("replace", "insert"):
+            added.update(f[j1:j2])
+    if not added and not deleted:
+        return 1.0  # kept as it was: nothing to learn from this one
+    have = Counter(_words(output))
+    hits = sum(min(n, have[w]) for w, n in added.items()) + sum(n for w, n in deleted.items() if have[w] == 0)
+    return hits / (sum(added.values()) + sum(deleted.values()))
+
+
+def discard(p: Plan) -> None:
+    """Forget a retrained student that lost or was not started: its registration and run folder."""
+    import shutil
+
+    try:
+        registry.remove_model(p.name)
+    except AssistantError:
+        pass  # never registered
+    shutil.rmtree(p.run_dir, ignore_errors=True)
+    shutil.rmtree(paths.data_dir() / "models" / p.name, ignore_errors=True)
 
 
 def _events(cmd: list[str], log: Path) -> Iterator[dict]:

@@ -51,11 +51,12 @@ class AssistantApp(App):
         self.continue_last = continue_last
         self.mail_path = mail_path
 
-    def model_for(self, task: str):
-        """The model for a task: the injected one (tests), else the task's default (or the one named for chat)."""
+    def model_for(self, task: str, covers: str | None = None):
+        """The model for a task: the injected one (tests), else the task's default trained for `covers`
+        (e.g. summarize-short), or the one named for chat."""
         if self.injected_model is not None:
             return self.injected_model
-        return self.services.models.resolve(self.model_name if task == "chat" else None, task)
+        return self.services.models.resolve(self.model_name if task == "chat" else None, task, covers=covers)
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(self.injected_model, self.model_name, self.continue_last))

@@ -136,7 +136,7 @@ class ModelsScreen(Screen):
             self.refresh_models()
         elif event.state == WorkerState.SUCCESS and event.worker.group == "retrain" and event.worker.result:
             r = event.worker.result
-            msg = (f"{r['new']} won ({r['new_rougeL']} vs {r['previous_rougeL']}) and is now the default"
+            msg = (f"{r['new']} won ({r['new_edit_score']}% vs {r['previous_edit_score']}% of your edits) and is now the default"
                    if r["switched"] else f"{r['new']} did not beat {r['previous']}; nothing changed")
             self.notify(msg, timeout=10)
             self.refresh_models()

@@ -31,9 +31,11 @@ def export(config, overrides):
 @cli.command()
 @config_arg
 @overrides_arg
-@click.option("--default", "make_default", is_flag=True, help="Make it the default model for its task.")
+@click.option("--default", "make_default", is_flag=True,
+              help="Make it the default for its task, unless the current default scores better on the same report card.")
+@click.option("--force", is_flag=True, help="With --default: replace the current default even when it scores better.")
 @click.option("--to", "dest", type=click.Path(file_okay=False), help="Install into this folder (e.g. assets/NAME to ship it).")
-def install(config, overrides, make_default, dest):
+def install(config, overrides, make_default, force, dest):
     """Register the exported student with the assistant (manifest written last).
 
     Example usage:
@@ -45,7 +47,7 @@ def install(config, overrides, make_default, dest):
     from distill import install as stage
 
     cfg = load(config, overrides)
-    out = stage.run(cfg, Path(dest) if dest else None, make_default)
+    out = stage.run(cfg, Path(dest) if dest else None, make_default, force)
     click.echo(f"installed {cfg.name} → {out}")
 
 
@@ -53,9 +55,11 @@ def install(config, overrides, make_default, dest):
 @config_arg
 @overrides_arg
 @click.option("--json-progress", is_flag=True, help="JSON lines of progress on stdout (for `assistant retrain`).")
-@click.option("--default", "make_default", is_flag=True, help="Make the result the default for its task.")
+@click.option("--default", "make_default", is_flag=True,
+              help="Make the result the default for its task, unless the current default scores better on the same report card.")
+@click.option("--force", is_flag=True, help="With --default: replace the current default even when it scores better.")
 @click.option("--skip-eval", is_flag=True, help="Do not build the report card.")
-def run_all(config, overrides, json_progress, make_default, skip_eval):
+def run_all(config, overrides, json_progress, make_default, force, skip_eval):
     """Every stage from one config, each skipped when its output is up to date.
 
     data → teach → train → export → eval → install. Re-running after a kill resumes.
@@ -69,4 +73,4 @@ def run_all(config, overrides, json_progress, make_default, skip_eval):
     from distill import pipeline
 
     cfg = load(config, overrides)
-    pipeline.run(cfg, json_progress=json_progress, make_default=make_default, skip_eval=skip_eval)
+    pipeline.run(cfg, json_progress=json_progress, make_default=make_default, skip_eval=skip_eval, force=force)

@@ -1,7 +1,6 @@
 """Documents: bounded reading (zip bombs, huge files, FIFOs, symlink loops) and a chunker that always splits."""
 
 import re
-import zipfile
 from pathlib import Path
 
 import pytest

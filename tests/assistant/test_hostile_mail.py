@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import SHARED
 from tests.hostile import bombs
 
-pytestmark = pytest.mark.slow  # about 40 s on 2 busy cores
+pytestmark = pytest.mark.slow  # about 20 s on 2 busy cores
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = ("read_mail", "parse_message", "documents", "cli")
@@ -105,7 +105,7 @@ def test_symlink_loop_folder_reports_the_loops_and_reads_the_rest(probes):
 def test_cli_over_the_whole_corpus_in_one_run(corpus):
     """The real entry point: `assistant mail show` over both folders and the FIFO, /dev/null, a missing file."""
     folders = sorted({str(p.parent) for p in corpus[:3]} | ({str(SHARED / "email-edge-cases")} if len(corpus) > 30 else set()))
-    done = subprocess.run([sys.executable, "-m", "assistant", "mail", "show", *folders, "/dev/null", "/no/such.eml"],
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", "mail", "show", *folders, "/dev/null", "/no/such.eml"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr and done.returncode == 0, done.stderr[-2000:]
     items = [json.loads(line) for line in done.stdout.splitlines()]
