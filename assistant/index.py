@@ -164,6 +164,21 @@ PHRASE_MAX_WORDS = 8
 ALPHA_RANGE = ((5, 0.4), (12, 0.9))
 
 
+def _unreadable_input(p: Path) -> str | None:
+    """Why an input named on the command line cannot be indexed (never opening a FIFO or a device), or None."""
+    import errno
+    import stat
+
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as e:
+        return "symlink loop" if e.errno == errno.ELOOP else "no such file or folder" if e.errno == errno.ENOENT \
+            else f"cannot read: {e.strerror}"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "not a file or folder (a FIFO, socket or device): skipped"
+    return None
+
+
 def _read(f: Path, row: dict | None) -> dict:
     """One file: unchanged ("same"), unreadable ("error") or its chunks ("new").
 
@@ -319,9 +334,12 @@ class Index:
         self.ensure_collection(collection)
         stats, t0 = AddStats(), time.time()
         files = []
-        for p in map(lambda x: Path(x).expanduser().resolve(), inputs):
-            if not p.exists():
-                stats.errors.append((str(p), "no such file or folder"))
+        for x in inputs:
+            # the path as the user gave it, made absolute: search shows that, not where its symlinks lead
+            p = Path(os.path.abspath(Path(x).expanduser()))
+            why = _unreadable_input(p)
+            if why:
+                stats.errors.append((str(p), why))
                 continue
             with _writing(self.db):
                 self.db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (collection, str(p)))

@@ -57,8 +57,11 @@ def index_add(paths, collection, as_json):
     summary = {"collection": collection, "files": stats.files_seen, "indexed": stats.files_indexed,
                "unchanged": stats.files_skipped, "chunks": stats.chunks, "seconds": round(stats.seconds, 1),
                "errors": [{"path": p, "error": e} for p, e in stats.errors]}
+    nothing = bool(stats.errors) and not stats.files_seen  # nothing done, and something went wrong: exit 1
     if as_json:
         click.echo(json.dumps(summary))
+        if nothing:
+            raise SystemExit(1)
         return
     click.echo(f"{stats.files_indexed} indexed, {stats.files_skipped} unchanged, {stats.chunks} chunks "
                f"in {stats.seconds:.1f}s ({stats.chunks / max(stats.seconds, 1e-6):.0f} chunks/s)")
@@ -66,6 +69,8 @@ def index_add(paths, collection, as_json):
         click.echo(f"{len(stats.errors)} file(s) could not be read:", err=True)
         for p, e in stats.errors:
             click.echo(f"  {p}: {e}", err=True)
+    if nothing:
+        raise SystemExit(1)
 
 
 @index.command("sync")

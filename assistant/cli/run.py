@@ -17,7 +17,7 @@ def _read_inputs(paths: tuple[str, ...]):
     from assistant.services.prompting import message_from_text
 
     if paths == ("-",) or not paths:
-        return None, message_from_text(sys.stdin.buffer.read())
+        return None, message_from_text(_bounded(sys.stdin.buffer, "<stdin>"))
     return list(paths), None
 
 
@@ -111,11 +111,12 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
 
     model = models.resolve(model_name, "reply", base_url)
     if path == "-":
-        msg = prompting.message_from_text(sys.stdin.buffer.read())
+        msg = prompting.message_from_text(_bounded(sys.stdin.buffer, "<stdin>"))
     else:
-        if not Path(path).is_file():
+        if not Path(path).is_file():  # also never opens a FIFO or a device
             raise AssistantError(f"{path}: no such file")
-        msg = prompting.message_from_text(Path(path).read_bytes(), path)
+        with open(path, "rb") as f:
+            msg = prompting.message_from_text(_bounded(f, path), path)
         if not (msg.body or msg.subject):
             first = next(read_mail(path), None)
             raise AssistantError(f"{path}: {first.error if isinstance(first, MailError) else 'empty message'}")
@@ -141,6 +142,16 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
                            duration_ms=int((time.time() - start) * 1000))
         if edit:
             store.add_feedback(db, task="reply", model=model.name, source=path, input=msg.body, draft=text, final=final)
+
+
+MAX_MESSAGE_BYTES = 25 << 20  # a larger "message" is no email a person sends
+
+
+def _bounded(stream, name: str) -> bytes:
+    raw = stream.read(MAX_MESSAGE_BYTES + 1)
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise AssistantError(f"{name}: larger than {MAX_MESSAGE_BYTES >> 20} MB: not read")
+    return raw
 
 
 def _history():

@@ -3,19 +3,30 @@ and the prompt version a student was trained on."""
 
 from __future__ import annotations
 
-import email
-import email.policy
+import re
 from typing import Callable
 
 from assistant.engine.models import ChatModel, PromptTooLong
-from assistant.mail import Message, parse_message
+from assistant import AssistantError
+from assistant.mail import Message, not_mail, parse_message
 from assistant.tasks import Email, Prompt, Task
 
 
+_FIRST_HEADER = re.compile(rb"\A[ \t]*[A-Za-z][A-Za-z0-9-]{0,76}:")
+_KNOWN_HEADER = re.compile(rb"^(from|subject|message-id|to|date):", re.I | re.M)
+
+
 def message_from_text(raw: bytes, path: str = "<stdin>") -> Message:
-    """Parse `raw` as an email when it has headers, else treat it as the plain text of one message."""
-    probe = email.message_from_bytes(raw, policy=email.policy.compat32)
-    if any(probe.get(h) for h in ("From", "Subject", "Message-ID", "To", "Date")):
+    """Parse `raw` as an email when it has headers, else treat it as the plain text of one message.
+
+    Raises:
+        AssistantError: `raw` is no text at all (an Outlook .msg, a binary file).
+    """
+    why = not_mail(raw)
+    if why:
+        raise AssistantError(f"{path}: {why}")
+    head = re.split(rb"\r?\n\r?\n", raw[:65536], maxsplit=1)[0]  # headers end at the first blank line
+    if _FIRST_HEADER.match(head) and _KNOWN_HEADER.search(head):
         parsed = parse_message(raw, path)
         if isinstance(parsed, Message):
             return parsed
