@@ -2,7 +2,13 @@
 
     python -m distill.threads --out data/threads \\
         --notmuch ../shared/data/maildir-notmuch \\
-        --enron-git /work/.mirror/jpvance123+Amdocs_ML_Email_Analytics/repo     # or --enron FILE_OR_DIR ...
+        --rlists-git SNAPSHOT_OF/r-mailing-lists/data.git \\
+        --enron-git SNAPSHOT_OF/jpvance123/Amdocs_ML_Email_Analytics.git     # or --enron MBOX_FILE_OR_DIR ...
+
+(each SNAPSHOT_OF/... a bare git clone of that public repository; data/threads/README.md names the
+commits. Reading the R lists' Parquet tables needs pyarrow, which the project does not install:
+`pip install pyarrow` in a scratch virtualenv for the rebuild. Everything else is the standard library
+plus assistant.mail.)
 
 writes `train.jsonl.gz` and `dev.jsonl.gz` (gzip JSONL, one thread a line) and prints what each source gave.
 A thread is
@@ -12,18 +18,21 @@ A thread is
 
 its messages oldest first, each body without the quoted copies of earlier messages.
 
-Two kinds of source:
+Three kinds of source:
 
 - Mailboxes whose messages carry In-Reply-To/References (the notmuch test Maildir, mailing-list mbox
   archives): read with `assistant.mail.read_mail`, grouped with `group_threads`; the body is what
   `read_mail` keeps (quotes and signature split off), with patches, list footers and attribution lines
   cut. A thread longer than `MAX_MESSAGES` is split into its sub-conversations (same normalized subject).
+- Mailing-list tables (r-mailing-lists/data: one Parquet row a message, with a thread id): each body
+  is cut at its first quote header when the reply is above it, else reduced by `split_reply`
+  (email-reply-parser) as read_mail does, then cleaned as above.
 - Enron mail (an mbox per folder): one message whose body quotes the earlier ones is a whole thread.
   `split_quoted` cuts such a body at "-----Original Message-----" headers, "On … wrote:" lines, Lotus Notes
   headers ("Name on 05/10/2000 02:50 PM" / "From: Name  05/10/2000 02:50 PM" followed by To:/cc:/Subject:)
   and "----- Forwarded by … -----" lines, reading each earlier message's From/Sent/Subject where present.
 
-Every thread keeps 2 to `MAX_MESSAGES` messages with text, at least two different senders (Enron),
+Every thread keeps 2 to `MAX_MESSAGES` messages with text from at least two different senders, English,
 bodies of at most `MAX_BODY` characters; threads are deduplicated (a thread whose messages all appear in
 a longer one is dropped) and split train/dev by a hash of an id, whole groups of threads that share a
 message going to the same side (`split_threads`).
@@ -53,7 +62,7 @@ MAX_RAW_BODY = 60_000  # an Enron body longer than this (a newsletter, a pasted 
 DEV_PERCENT = 10
 ENRON_FOLDERS = ("sent_items",)  # 2001 Outlook mail: "-----Original Message-----" chains
 ENRON_PER_MAILBOX = 12  # at most this many threads from one custodian's folder, so no one dominates
-ENRON_LIMIT = 900
+ENRON_LIMIT = 800
 # R mailing lists whose archive tables are small enough to be in the snapshot (< 4 MiB) and are discussions
 RLISTS = ("r-help-2025-2029", "r-help-1995-1999", "r-sig-hpc", "r-sig-db", "r-sig-debian", "r-sig-fedora",
           "r-sig-gui", "r-sig-teaching", "r-sig-robust", "r-sig-genetics", "r-sig-epi", "r-sig-dynamic-models")
@@ -500,7 +509,7 @@ def mailbox_threads(path: str | Path, source: str, stats: Counter | None = None)
 
 # Mailing-list archives as Parquet tables (r-mailing-lists/data: one row a message) -----------------------
 
-RLIST_PER_LIST = 120
+RLIST_PER_LIST = 60
 _HTML_DELETED = re.compile(r"^[ \t]*\[\[alternative HTML version deleted\]\][ \t]*$", re.M)
 
 

@@ -27,7 +27,7 @@ def test_every_edge_case_parses_or_errors(shared):
 def test_mail_show_cli_is_json_lines(shared):
     result = CliRunner().invoke(cli, ["mail", "show", str(shared / "email-edge-cases")])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     keys = {"path", "message_id", "from", "to", "cc", "date", "subject", "body", "attachments",
             "in_reply_to", "references", "thread_id"}
     assert all(keys <= set(l) or set(l) == {"path", "error"} for l in lines)
