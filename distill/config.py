@@ -80,7 +80,7 @@ def between(obj, section: str, **ranges: tuple[float, float]) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str = field(metadata={"help": "aeslc | bitext | tickets | abcd | mail | csv | jsonl | feedback"})
+    kind: str = field(metadata={"help": "aeslc | bitext | tickets | abcd | mail | threads | csv | jsonl | feedback"})
     path: str = field(metadata={"help": "file or folder, relative to the config file"})
     task: str = field(default="", metadata={"help": "summarize-line|short|long, summarize-thread-*, reply, chat; default from kind"})
     target: str = field(default="reference", metadata={"help": "reference (the source's own answer) or teacher"})
@@ -95,7 +95,7 @@ class Source:
     def __post_init__(self):
         where = "data.sources"
         check_types(self, where)
-        one_of(self, where, kind=("aeslc", "bitext", "tickets", "abcd", "mail", "csv", "jsonl", "feedback"),
+        one_of(self, where, kind=("aeslc", "bitext", "tickets", "abcd", "mail", "threads", "csv", "jsonl", "feedback"),
                split=("auto", "train", "val"), target=("reference", "teacher"))
         at_least(self, where, limit=0, weight=0)
         between(self, where, inject=(0, 1))

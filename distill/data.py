@@ -26,7 +26,8 @@ from distill.config import Config, Source
 from distill.layout import examples_path
 
 DEFAULT_TASK = {"aeslc": "summarize-line", "bitext": "reply", "tickets": "reply", "abcd": "chat",
-                "mail": "summarize-short", "csv": "reply", "jsonl": "reply", "feedback": "reply"}
+                "mail": "summarize-short", "threads": "summarize-thread-short", "csv": "reply", "jsonl": "reply",
+                "feedback": "reply"}
 csv.field_size_limit(1 << 24)
 
 
@@ -61,7 +62,10 @@ def _rows_csv(path: Path) -> Iterator[dict]:
 
 
 def _rows_jsonl(path: Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -97,6 +101,10 @@ def _examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
                     yield f"abcd:{convo['convo_id']}:{i}", {"history": turns[:i], "reference": text}
     elif kind == "mail":
         yield from _mail_examples(src, path)
+    elif kind == "threads":  # the thread corpus (data/threads, built by distill.threads): one thread a line
+        for t in _rows_jsonl(path):
+            yield t["id"], {"thread": [Email(m["body"], t["subject"], m["sender"], m["date"]) for m in t["messages"]],
+                            "subject": t["subject"]}
     elif kind in ("csv", "jsonl"):
         cols = {"text": "text", "subject": "subject", "target": "target", "id": "id", **src.columns}
         rows = _rows_csv(path) if kind == "csv" else _rows_jsonl(path)

@@ -50,10 +50,10 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 MAX_MESSAGES = 12
 MAX_BODY = 2000  # characters of one message body
@@ -74,17 +74,19 @@ RLISTS = ("r-help-2025-2029", "r-help-1995-1999", "r-sig-hpc", "r-sig-db", "r-si
 _QP = re.compile(r"=(?:20|09|3D)|=\n")
 _DISCLAIMER = re.compile(
     r"\n?[ \t]*\*{20,}[ \t]*\n\s*(?:This e-mail|This message|The information|NOTICE|CONFIDENTIAL|This email)"
-    r"[\s\S]*?(?:\n[ \t]*\*{20,}[ \t]*(?=\n|$)|$)", re.I)
+    r"[\s\S]*?(?:\n[ \t]*\*{20,}[ \t]*(?=\n|$)|$)", re.IGNORECASE)
 _OLE = re.compile(r"<<[ \t]*OLE Object[^>\n]{0,100}>>|<Embedded [^<>\n]{1,60}>"
                   r"|^[ \t]*-?[ \t]*(?:winmail\.dat|[\w\-]{1,60}(?:\.[\w\-]{1,60}){0,3}\.vcf)[ \t]*"
-                  r"(?:<<[ \t]*File:[^>\n]{0,100}>>)?[ \t]*$", re.I | re.M)
+                  r"(?:<<[ \t]*File:[^>\n]{0,100}>>)?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _ATTACHMENT = re.compile(r"(?:-[ \t]*[^\s<>][^<>\n]{0,80}?[ \t]+)?<<[ \t]*File:[ \t]*([^<>\n]{1,100}?)[ \t]*>>")
-_ENRON_CORP_LINE = re.compile(r"^[ \t]*Enron [A-Za-z&.,' ]{0,40}(?:Corp\.?|Inc\.?|Services|Resources|Company)[ \t]*$", re.M)
-_ATTRIBUTION = re.compile(r"^.{0,200}\b(?:wrote|escreveu|schrieb|a écrit|ha scritto|scrisse|escribió|skrev):\s*$|^\s*(?:At|On) .{5,120},\s*$"
+_ENRON_CORP_LINE = re.compile(r"^[ \t]*Enron [A-Za-z&.,' ]{0,40}(?:Corp\.?|Inc\.?|Services|Resources|Company)[ \t]*$",
+                              re.MULTILINE)
+_ATTRIBUTION = re.compile(r"^.{0,200}\b(?:wrote|escreveu|schrieb|a écrit|ha scritto|scrisse|escribió|skrev):\s*$"
+                          r"|^\s*(?:At|On) .{5,120},\s*$"
                           r"|^\s*On (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? .{0,40}\d{4}\b.{0,80}$")
-_PATCH_START = re.compile(r"^(?:diff --git |Index: \S|--- a/|\+\+\+ b/|@@ -\d|diff -[a-zA-Z]+ )", re.M)
-_DIFFSTAT = re.compile(r"^---\s*\n(?:\s*\S+\s+\|\s+\d+ [+-]*\n)+", re.M)
-_LIST_FOOTER = re.compile(r"^(?:-{30,}|_{30,}|--\s*\nTo unsubscribe|To unsubscribe from this list)", re.M)
+_PATCH_START = re.compile(r"^(?:diff --git |Index: \S|--- a/|\+\+\+ b/|@@ -\d|diff -[a-zA-Z]+ )", re.MULTILINE)
+_DIFFSTAT = re.compile(r"^---\s*\n(?:\s*\S+\s+\|\s+\d+ [+-]*\n)+", re.MULTILINE)
+_LIST_FOOTER = re.compile(r"^(?:-{30,}|_{30,}|--\s*\nTo unsubscribe|To unsubscribe from this list)", re.MULTILINE)
 
 
 def normalize_ws(text: str) -> str:
@@ -130,7 +132,8 @@ def letters(text: str) -> int:
     return sum(c.isalpha() for c in text)
 
 
-_ENGLISH = set("the and to of a in is it you that for on this be are with we have will i not as at".split())
+_ENGLISH = {"the", "and", "to", "of", "a", "in", "is", "it", "you", "that", "for", "on", "this", "be", "are", "with",
+            "we", "have", "will", "i", "not", "as", "at"}
 
 
 def looks_english(text: str) -> bool:
@@ -146,15 +149,15 @@ def looks_english(text: str) -> bool:
 def clean_sender(raw: str) -> str:
     """'Dasovich, Jeff </O=ENRON/OU=NA/…>' → 'Jeff Dasovich'; 'Tom Beach [mailto:tomb@x.com]' → 'Tom Beach';
     'Jeff Dasovich/NA/Enron@Enron' → 'Jeff Dasovich'; a bare address stays an address."""
-    s = re.sub(r"\[(?:mailto|smtp):[^\]]*\]", "", raw or "", flags=re.I)
+    s = re.sub(r"\[(?:mailto|smtp):[^\]]*\]", "", raw or "", flags=re.IGNORECASE)
     s = re.sub(r"<[^<>]*>", "", s) if re.sub(r"<[^<>]*>", "", s).strip() else s.strip().strip("<>")
-    parts = re.split(r"\s+on behalf of\s+", s, flags=re.I)
+    parts = re.split(r"\s+on behalf of\s+", s, flags=re.IGNORECASE)
     s = parts[-1]  # "Assistant On Behalf Of Boss": the message is the boss's
     s = re.sub(r"\([^()]*\)", "", s)
     s = s.replace('"', "").replace("'", "").strip().rstrip(",;")
     if "@" not in s.split("/")[0] and "/" in s:  # Lotus Notes: Name/OU/Org@Domain
         s = s.split("/")[0]
-    s = re.sub(r"@(?:ENRON|ECT|EES|enronXgate)\S*$", "", s, flags=re.I).strip()
+    s = re.sub(r"@(?:ENRON|ECT|EES|enronXgate)\S*$", "", s, flags=re.IGNORECASE).strip()
     m = re.fullmatch(r"([A-Za-z][A-Za-z'\-]+(?: [A-Za-z][A-Za-z'\-]+)?),\s*([A-Za-z][A-Za-z.\- ]*)", s)
     if m:  # "Last, First M." → "First M. Last"
         s = f"{m.group(2).strip()} {m.group(1)}"
@@ -173,9 +176,9 @@ def clean_date(raw: str | None) -> str:
     if not s:
         return ""
     if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:\d\d|Z)?", s):  # read_mail's dates
-        when = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(s)
         if when.tzinfo is not None:
-            return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         return when.strftime("%Y-%m-%d %H:%M")
     core = re.sub(r"\s*\(?\b(?!AM\b|PM\b)[A-Z]{2,4}\)?$", "", s.replace(" at ", " ")).strip()
     for fmt in _DATE_FORMATS:
@@ -195,15 +198,18 @@ def clean_date(raw: str | None) -> str:
 # Splitting a body at its quote markers (Enron and other mail that quotes the whole history)
 
 _H_KEYS = r"From|Sent by|Sent|Date|To|Cc|Bcc|Subject|Importance|Attachments?|Sensitivity"
-_HEADER_LINE = re.compile(rf"^[> ]*({_H_KEYS})\s*:\s*(.*)$", re.I)
+_HEADER_LINE = re.compile(rf"^[> ]*({_H_KEYS})\s*:\s*(.*)$", re.IGNORECASE)
 _ORIGINAL = re.compile(r"^[> \t]*-{2,}\s*(?:Original Message|Original Appointment|Reply Message)\s*-{2,}[ \t]*$",
-                       re.I | re.M)
-_WROTE = re.compile(r"^[ \t]*On ((?:(?!\n\s*\n)[\s\S]){4,240}?)\s+wrote:[ \t]*$", re.M)
+                       re.IGNORECASE | re.MULTILINE)
+_WROTE = re.compile(r"^[ \t]*On ((?:(?!\n\s*\n)[\s\S]){4,240}?)\s+wrote:[ \t]*$", re.MULTILINE)
 _NOTES_DATE = r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*[AP]M"
-_NOTES_ON = re.compile(rf"^[ \t]*(?:From:\s*)?(?P<who>[^\n]{{2,100}}?)\s+on\s+(?P<date>{_NOTES_DATE})[ \t]*$", re.M)
-_NOTES_FROM = re.compile(rf"^[ \t]*From:\s+(?P<who>[^\n]{{2,100}}?)\s{{2,}}(?P<date>{_NOTES_DATE})[ \t]*$", re.M)
-_NOTES_TWO_LINE = re.compile(rf"^[ \t]*(?P<who>[A-Z][^\n:]{{1,60}}?)[ \t]*\n[ \t]*(?P<date>{_NOTES_DATE})[ \t]*$", re.M)
-_FORWARDED = re.compile(r"^[ \t]*-{3,}\s*Forwarded by[^\n]*(?:\n[^\n]*?)??-{3,}[ \t]*$", re.M)
+_NOTES_ON = re.compile(rf"^[ \t]*(?:From:\s*)?(?P<who>[^\n]{{2,100}}?)\s+on\s+(?P<date>{_NOTES_DATE})[ \t]*$",
+                       re.MULTILINE)
+_NOTES_FROM = re.compile(rf"^[ \t]*From:\s+(?P<who>[^\n]{{2,100}}?)\s{{2,}}(?P<date>{_NOTES_DATE})[ \t]*$",
+                         re.MULTILINE)
+_NOTES_TWO_LINE = re.compile(rf"^[ \t]*(?P<who>[A-Z][^\n:]{{1,60}}?)[ \t]*\n[ \t]*(?P<date>{_NOTES_DATE})[ \t]*$",
+                             re.MULTILINE)
+_FORWARDED = re.compile(r"^[ \t]*-{3,}\s*Forwarded by[^\n]*(?:\n[^\n]*?)??-{3,}[ \t]*$", re.MULTILINE)
 _TIME_END = re.compile(r"(?:\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?(?:\s*[+-]\d{4})?(?:\s*\(?[A-Z]{2,5}\)?)?"
                        r"|\b(?:19|20)\d\d)\s*,?\s*")
 
@@ -240,7 +246,7 @@ def _header_block(text: str, start: int) -> tuple[dict, int]:
 def _has_to_line(text: str, pos: int) -> bool:
     """A To: (or cc:) line among the next 4 lines: what makes a Notes 'Name on date' line a header."""
     window = text[pos:pos + 600].split("\n")[:5]
-    return any(re.match(r"^[ \t>]*(To|cc)\s*:", line, re.I) for line in window)
+    return any(re.match(r"^[ \t>]*(To|cc)\s*:", line, re.IGNORECASE) for line in window)
 
 
 def _markers(text: str) -> list[tuple[int, int, str, dict]]:
@@ -323,7 +329,7 @@ def message_key(body: str, subject: str = "") -> str:
     return hashlib.sha1(norm.encode()).hexdigest()[:16]
 
 
-_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr|rv)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr|rv)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 
 def strip_prefixes(subject: str) -> str:
@@ -341,7 +347,8 @@ def finish_messages(raw: list[dict], clean=clean_body, sender=clean_sender) -> l
     out = []
     for m in raw:
         body = trim(clean(m["body"]))
-        if letters(re.sub(r"\[attachment: [^\]]*\]", "", body)) < MIN_BODY or (not m.get("sender") and letters(body) < 80):
+        text = re.sub(r"\[attachment: [^\]]*\]", "", body)
+        if letters(text) < MIN_BODY or (not m.get("sender") and letters(body) < 80):
             continue  # empty, or a scrap with no sender (left between a forward line and its header)
         if out and message_key(out[-1]["body"]) == message_key(body):
             continue
@@ -419,7 +426,7 @@ def enron_threads(mbox_bytes: bytes, mailbox_name: str, stats: Counter | None = 
 
 def enron_mboxes_from_git(git_dir: str | Path, folders: Iterable[str] = ENRON_FOLDERS,
                           prefix: str = "MailDir_to_MBOX/enron/") -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of the Enron mbox files for `folders` in a git snapshot (HEAD), e.g. enron.dasovich-j.sent_items."""
+    """(name, bytes) of the Enron mbox files for `folders` in a git snapshot (HEAD): enron.<user>.<folder>."""
     listing = subprocess.run(["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", "HEAD", prefix],
                              capture_output=True, check=True).stdout.decode()
     for entry in sorted(filter(None, listing.split("\0")), key=lambda e: e.split("\t", 1)[1]):
@@ -427,7 +434,8 @@ def enron_mboxes_from_git(git_dir: str | Path, folders: Iterable[str] = ENRON_FO
         name = path.rsplit("/", 1)[-1]
         if name.split(".", 2)[-1] not in folders:
             continue
-        blob = subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "blob", meta.split()[2]], capture_output=True)
+        blob = subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "blob", meta.split()[2]],
+                              capture_output=True, check=False)
         if blob.returncode == 0:  # files of 4 MiB and more may be absent from a snapshot
             yield name, blob.stdout
 
@@ -510,7 +518,7 @@ def mailbox_threads(path: str | Path, source: str, stats: Counter | None = None)
 # Mailing-list archives as Parquet tables (r-mailing-lists/data: one row a message) -----------------------
 
 RLIST_PER_LIST = 60
-_HTML_DELETED = re.compile(r"^[ \t]*\[\[alternative HTML version deleted\]\][ \t]*$", re.M)
+_HTML_DELETED = re.compile(r"^[ \t]*\[\[alternative HTML version deleted\]\][ \t]*$", re.MULTILINE)
 
 
 def list_reply_text(body: str) -> str:
@@ -520,10 +528,10 @@ def list_reply_text(body: str) -> str:
 
     body = _HTML_DELETED.sub("", body.replace("\r\n", "\n"))
     marks = [m for m in _markers(body) if m[2] in ("original", "wrote", "notes")]
-    if marks and letters(body[:marks[0][0]]) >= 20 and not re.search(r"^\s*>", body[:marks[0][0]], re.M):
+    if marks and letters(body[:marks[0][0]]) >= 20 and not re.search(r"^\s*>", body[:marks[0][0]], re.MULTILINE):
         body = body[:marks[0][0]]
     # Outlook's "________________________________\nFrom: …" separator without "Original Message"
-    cut = re.search(r"^_{20,}[ \t]*\n(?:From|De|Von):\s", body, re.M)
+    cut = re.search(r"^_{20,}[ \t]*\n(?:From|De|Von):\s", body, re.MULTILINE)
     if cut and letters(body[:cut.start()]) >= 20:
         body = body[:cut.start()]
     text, _quoted, _signature = split_reply(body)
@@ -566,7 +574,7 @@ def rlist_threads(parquet: str | Path | bytes, list_name: str, stats: Counter | 
 def rlist_tables_from_git(git_dir: str | Path, lists: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     for name in lists:
         blob = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"HEAD:data/messages/{name}.parquet"],
-                              capture_output=True)
+                              capture_output=True, check=False)
         if blob.returncode == 0 and blob.stdout:
             yield name, blob.stdout
 
@@ -694,7 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m distill.threads", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for train.jsonl.gz and dev.jsonl.gz")
     ap.add_argument("--notmuch", action="append", default=[], help="a Maildir/mbox folder with threading headers")
-    ap.add_argument("--enron-git", help="git dir of a snapshot holding MailDir_to_MBOX/enron/enron.<user>.<folder> mbox files")
+    ap.add_argument("--enron-git", help="git dir of a snapshot holding the mbox files "
+                                        "MailDir_to_MBOX/enron/enron.<user>.<folder>")
     ap.add_argument("--enron", action="append", default=[], help="Enron mbox files or folders of them")
     ap.add_argument("--enron-limit", type=int, default=ENRON_LIMIT)
     ap.add_argument("--rlists-git", help="git dir of a snapshot of r-mailing-lists/data (data/messages/<list>.parquet; "

@@ -95,7 +95,7 @@ _PAYLOAD = re.compile(
     r"\"([^\"\n]{3,80})\"|“([^”\n]{3,80})”|„([^“”\n]{3,80})[“”]|«\s?([^»\n]{3,80}?)\s?»|「([^」\n]{2,80})」|『([^』\n]{2,80})』"
     r"|(?<![\w'])'([^'\n]{3,80})'(?!\w)"  # quoted phrases
     rf"|(?<![\w-])((?=[\w-]*[{_UPPER}][\w-]*[{_UPPER}])[{_UPPER}0-9][{_UPPER}0-9_-]{{3,}}[{_UPPER}0-9])(?![\w-])"  # SHOUTED, codes
-    r"|([\w.+-]+@[\w-]+(?:\.[\w-]+)+)"  # addresses
+    r"|((?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"  # addresses
     r"|(https?://[^\s<>\"'）」]+[^\s<>\"'）」.,;:!?)]|www\.[^\s<>\"']+[^\s<>\"'.,;:!?)])"  # URLs
 )
 # a made-up code: letters and digits joined by a hyphen or mixed ("PWNED-7Q2X", "A7X9Q2"), not a number

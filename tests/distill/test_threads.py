@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from distill.threads import (clean_body, clean_date, clean_sender, dedupe, enron_threads, make_thread, message_key,
-                             read_jsonl_gz, split_quoted, split_threads)
+from distill.threads import (
+    clean_body,
+    clean_date,
+    clean_sender,
+    dedupe,
+    enron_threads,
+    make_thread,
+    message_key,
+    read_jsonl_gz,
+    split_quoted,
+    split_threads,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "threads"
 
@@ -95,7 +105,8 @@ def test_enron_mbox_to_thread_and_dedupe():
     shorter = ENRON_BODY.split(" -----Original Message-----", 1)[1]
     shorter = "Thursday works for me. Can we meet in the afternoon?\n\n -----Original Message-----" + \
         shorter.split(" -----Original Message-----", 1)[1]
-    threads = list(enron_threads(mbox("1", ENRON_BODY) + mbox("2", shorter, "Kaufman, Paul"), "enron.dasovich-j.sent_items"))
+    data = mbox("1", ENRON_BODY) + mbox("2", shorter, "Kaufman, Paul")
+    threads = list(enron_threads(data, "enron.dasovich-j.sent_items"))
     assert [len(t["messages"]) for t in threads] == [3, 2]
     assert threads[0]["subject"] == "Hearing prep" and threads[0]["id"].startswith("enron:")
     kept, dropped = dedupe(threads)
@@ -103,10 +114,10 @@ def test_enron_mbox_to_thread_and_dedupe():
 
 
 def test_split_keeps_threads_that_share_a_message_together():
-    msg = lambda body: {"sender": "A", "date": "", "body": body}  # noqa: E731
+    msg = lambda body: {"sender": "A", "date": "", "body": body}
     shared = msg("The budget review moved to Friday at ten in room 4B, please confirm.")
-    threads = [make_thread("t", f"k{i}", "s", [msg(f"Opening message number {i} about topic {i}, long enough."), shared])
-               for i in range(40)]
+    threads = [make_thread("t", f"k{i}", "s", [msg(f"Opening message number {i} about topic {i}, long enough."),
+                                                 shared]) for i in range(40)]
     train, dev = split_threads(threads, dev_percent=50)
     assert len(train) + len(dev) == 40 and (not train or not dev)  # one group: all on one side
 
