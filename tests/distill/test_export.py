@@ -22,3 +22,8 @@ def test_lora_export_runs_in_llama_cpp(tmp_path, shared):
     out = export.run(cfg)
     info = json.loads((out / "export.json").read_text())
     assert info["kind"] == "adapter" and info["agreement"] >= 0.9
+    # the same weights folded into one quantized GGUF: llama.cpp's top-1 tokens still match torch's
+    merged = load_config(tmp_path / "c.toml", ["export.kind=merged", "export.quant=Q8_0"])
+    info = json.loads((export.run(merged) / "export.json").read_text())
+    assert info["kind"] == "merged" and info["quant"] == "Q8_0" and info["agreement"] >= 0.9
+    assert (out / info["file"]).stat().st_size > 100e6  # a whole 135M model in Q8_0, not an adapter
