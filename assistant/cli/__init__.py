@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from assistant.cli import chat, config, feedback, index, mail, models, run, serve  # noqa: F401  each registers its commands
+from assistant.cli import chat, config, digest, feedback, index, mail, models, run, serve  # noqa: F401  each registers its commands
 from assistant.cli.base import cli
 
 

@@ -30,9 +30,10 @@ def _read_inputs(paths: tuple[str, ...]):
               help="Subject lines: write N more lines by sampling and keep the one most agree with "
                    f"(default {LINE_SAMPLES}; 0 keeps the first line, faster).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--refresh", is_flag=True, help="Summarize again what the summary cache already holds (and replace it).")
 @click.option("--no-log", is_flag=True, help="Do not record this run in the history.")
 @model_option
-def summarize(paths, length, threads, samples, as_json, no_log, model_name, base_url):
+def summarize(paths, length, threads, samples, as_json, refresh, no_log, model_name, base_url):
     """Summarize email: .eml files, mbox files, Maildirs, folders, or - for stdin.
 
     Example usage:
@@ -42,31 +43,38 @@ def summarize(paths, length, threads, samples, as_json, no_log, model_name, base
         assistant summarize ~/Mail/INBOX --threads --length long --json
         cat note.txt | assistant summarize - --length line
 
-    A message that cannot be read or summarized is reported on stderr (and as an {"path", "error"}
-    line with --json) and the rest go on. Exit status: 0 when at least one summary was written,
-    1 when none was (nothing found, or every message failed).
+    Summaries are kept in a cache in the data dir: run again on the same mailbox, only new or
+    changed messages are summarized (--refresh makes them all again). Several messages are
+    decoded at once. A message that cannot be read or summarized is reported on stderr (and as
+    an {"path", "error"} line with --json) and the rest go on. Exit status: 0 when at least one
+    summary was written, 1 when none was (nothing found, or every message failed).
     """
-    from assistant.services import models, store
-    from assistant.services import summarize as summarize_service
     from assistant.mail import MailError
+    from assistant.services import inbox, models, store
+    from assistant.services import summarize as summarize_service
+    from assistant.services.summary_cache import SummaryCache
 
-    covers = f"summarize-thread-{length}" if threads and length != "line" else f"summarize-{length}"
-    model = models.resolve(model_name, "summarize", base_url, covers)
+    model = models.resolve(model_name, "summarize", base_url)
     files, stdin_msg = _read_inputs(paths)
+    cache = None
     if stdin_msg is not None:
-        results = iter([summarize_service.summarize_message(model, stdin_msg, length, samples)])
-        total = 1
+        items, total = [stdin_msg], 1
+    elif threads:  # threads need every message's headers first; bodies are read thread by thread
+        headers = list(inbox.scan(*files))
+        good = [h for h in headers if not isinstance(h, MailError)]
+        items = [h for h in headers if isinstance(h, MailError)] + inbox.group(good)
+        total = len(items)
     else:
-        from assistant.mail import read_mail
-
-        items = list(read_mail(*files))  # parsed once: the bar's total is exact, mbox files included
-        total = summarize_service.count_units(items, threads)
-        results = summarize_service.summarize_items(model, items, length, threads, samples)
-    db = None if no_log else _history()
-    failed = 0
+        items, total = inbox.scan(*files), inbox.count(*files)
+    if stdin_msg is None:
+        cache = SummaryCache()
+    results = summarize_service.summaries(model, items, length, samples, cache, refresh)
+    db = None if no_log else store.connect()
+    done = failed = 0
     with progress(total, "summarizing") as bar:
         task = bar.add_task("", total=total)
         for r in results:
+            done += 1
             if isinstance(r, MailError):
                 failed += 1
                 if as_json:
@@ -74,15 +82,15 @@ def summarize(paths, length, threads, samples, as_json, no_log, model_name, base
                 click.echo(f"error: {r.path}: {r.error}", err=True)
             else:
                 emit(r.to_json(), as_json, f"{r.path}: {r.summary}")
-                if db:
+                if db and not r.cached:  # the history records what a model wrote, once
                     store.log_response(db, model=r.model, kind=f"summarize-{length}", prompt=r.path, response=r.summary)
-            bar.update(task, advance=1)
-    if total == 0:
+            bar.update(task, advance=1, total=max(total, done))
+    if done == 0:
         raise AssistantError(f"no messages found in {', '.join(files)}")
-    if failed == total:
+    if failed == done:
         raise AssistantError(f"nothing was summarized: every message failed ({failed})")
     if failed:
-        click.echo(f"warning: {failed} of {total} message(s) could not be summarized", err=True)
+        click.echo(f"warning: {failed} of {done} message(s) could not be summarized", err=True)
 
 
 @cli.command()

@@ -94,23 +94,24 @@ class BatchedGenerator:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> dict[int, np.ndarray]:
-        """Submit (token, pos, seq, want_logits) entries; return seq → next-token logits for those that asked."""
+    def _decode(self, entries: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[int, np.ndarray]:
+        """Submit (token, pos, sequences, want_logits) entries (a token in several sequences is evaluated
+        once, its KV cell shared); return first sequence → next-token logits for the entries that asked."""
         out: dict[int, np.ndarray] = {}
         for start in range(0, len(entries), self.n_batch):
             chunk = entries[start : start + self.n_batch]
             b = self.batch
             b.n_tokens = len(chunk)
-            for i, (tok, pos, seq, want) in enumerate(chunk):
-                b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
-                b.seq_id[i][0] = seq
-                b.logits[i] = want
+            for i, (tok, pos, seqs, want) in enumerate(chunk):
+                b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, len(seqs), want
+                for j, seq in enumerate(seqs):
+                    b.seq_id[i][j] = seq
             if self.L.llama_decode(self.ctx, b) != 0:
                 raise RuntimeError("llama_decode failed (context full?)")
-            for i, (_, _, seq, want) in enumerate(chunk):
+            for i, (_, _, seqs, want) in enumerate(chunk):
                 if want:
                     ptr = self.L.llama_get_logits_ith(self.ctx, i)
-                    out[seq] = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+                    out[seqs[0]] = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
         return out
 
     def stream(self, prompts: list[list[int]], max_tokens: int | list[int], temperature: float = 0.0,
@@ -125,10 +126,12 @@ class BatchedGenerator:
     def run(self, requests: Iterable[Request], sampling: Sampling = Sampling()) -> Iterator[tuple[int, list[int]]]:
         """Completions of any number of requests, yielded as (index, token ids) when each ends.
 
-        Requests are read from the iterable as slots free up. A request reuses the KV cells of the
-        longest prompt it shares with: the first requests' common prefix (evaluated once, into its
-        own sequence) or a busy slot's prompt (a prompt repeated back to back is evaluated once
-        for all its samples).
+        Requests are read from the iterable as slots free up. Sequences that have read the same
+        tokens so far form a group that is evaluated as one (its tokens' KV cells shared): the same
+        prompt asked for back to back (a greedy answer and its samples) is evaluated once, and a
+        row is decoded per distinct continuation, not per sequence. A new prompt also reuses the
+        cells of the longest prompt it shares a start with: the first requests' common prefix
+        (evaluated once, into its own sequence) or a busy sequence's prompt.
 
         Raises:
             ValueError: a prompt is empty or cannot fit a sequence with its answer.
@@ -145,59 +148,82 @@ class BatchedGenerator:
 
         pull(max(2, self.n_seq))
         prefix = os.path.commonprefix([r.tokens for _, r in pending]) if len(pending) > 1 else []
-        prefix_seq, room = self.n_seq, self.n_ctx - len(prefix)
+        prefix_seq, room, used = self.n_seq, self.n_ctx - len(prefix), 0
         if prefix:
-            self._decode([(t, i, prefix_seq, False) for i, t in enumerate(prefix)])
+            self._decode([(t, i, (prefix_seq,), False) for i, t in enumerate(prefix)])
             self.prompt_tokens += len(prefix)
         free = list(range(self.n_seq))
-        state: dict[int, list] = {}  # slot -> [index, request, next position, output tokens, cells charged]
-        fresh: set[int] = set()  # slots filled in this step: their prompts are not evaluated yet
-        entries: list[tuple[int, int, int, bool]] = []
-        rngs: dict[int, np.random.Generator] = {}
-
-        def shared(p: list[int], q: list[int]) -> int:
-            return min(len(os.path.commonprefix([p, q])), len(p) - 1)  # prefill at least one token
+        seqs: dict[int, _Seq] = {}  # busy slot -> its request
+        groups: list[_Group] = []  # sequences by what they have read: each decodes one row a step
+        fresh: list[_Group] = []  # groups made in this step: their prompts are not evaluated yet
 
         def fill() -> None:
+            nonlocal used
             while free and pull(1):
                 i, r = pending[0]
-                p, charge = r.tokens, len(r.tokens) + r.max_tokens  # as if nothing were shared: never too few
-                if state and sum(s[4] for s in state.values()) + charge > room:
+                p = r.tokens
+                join = next((g for g in fresh if g.tokens == p), None)
+                ready = [(prefix_seq, prefix)] + [(s, q.request.tokens) for s, q in seqs.items()
+                                                  if not any(s in g.slots for g in fresh)]
+                src, k = max(((seq, _shared(p, q)) for seq, q in ready), key=lambda x: x[1])
+                new_cells = 0 if join else len(p) - k
+                if seqs and used + new_cells + r.max_tokens > room:
                     return  # wait for cells
-                ready = [(prefix_seq, prefix)] + [(s, state[s][1].tokens) for s in state if s not in fresh]
-                src, k = max(((seq, shared(p, q)) for seq, q in ready), key=lambda x: x[1])
-                if any(shared(p, state[s][1].tokens) > k + 16 for s in fresh):
+                if not join and any(_shared(p, g.tokens) > k + 16 for g in fresh):
                     return  # a prompt being evaluated now shares more: wait one step and copy it
                 pending.popleft()
                 s = free.pop()
+                cells = join.cells if join else _Cells(new_cells)
+                if join:
+                    src, k = join.src, join.k
+                    join.slots.append(s)
+                else:
+                    fresh.append(_Group([s], p, [], len(p), src, k, cells))
+                    self.prompt_tokens += len(p) - k
                 if k:
                     L.llama_memory_seq_cp(mem, src, s, 0, k)
-                entries.extend((t, j, s, j == len(p) - 1) for j, t in enumerate(p[k:], start=k))
-                self.prompt_tokens += len(p) - k
-                state[s] = [i, r, len(p), [], charge]
-                fresh.add(s)
-                if r.temperature > 0:
-                    rngs[s] = np.random.default_rng(r.seed)
+                inherited = seqs[src].cells if src in seqs else []
+                seqs[s] = _Seq(i, r, [cells, *inherited], np.random.default_rng(r.seed) if r.temperature > 0 else None)
+                for c in seqs[s].cells:
+                    c.refs += 1
+                used += new_cells + r.max_tokens
+
+        def finish(s: int) -> None:
+            nonlocal used
+            q = seqs.pop(s)
+            used -= q.request.max_tokens
+            for c in q.cells:
+                c.refs -= 1
+                used -= c.n if c.refs == 0 else 0
+            L.llama_memory_seq_rm(mem, s, -1, -1)
+            free.append(s)
 
         fill()
-        while state:
-            logits = self._decode(entries)
-            entries.clear()
-            fresh.clear()
-            for s in sorted(state):
-                i, r, pos, out, _ = state[s]
-                tok = self._pick(logits[s], out, r.temperature, sampling, rngs.get(s))
-                end = tok in self.end if self.end is not None else L.llama_vocab_is_eog(self.vocab, tok)
-                if not end:
-                    out.append(tok)
-                if end or len(out) >= r.max_tokens:
-                    del state[s]
-                    L.llama_memory_seq_rm(mem, s, -1, -1)
-                    free.append(s)
-                    yield i, out
-                    continue
-                entries.append((tok, pos, s, True))
-                state[s][2] = pos + 1
+        while groups or fresh:
+            # rows that continue a sequence in one call; each new prompt in calls of its own, from the
+            # first row of a batch, as a one-at-a-time run evaluates it (llama.cpp's CPU kernels round
+            # a row differently by its place in a batch)
+            logits = self._decode([(g.out[-1], g.pos - 1, tuple(g.slots), True) for g in groups]) if groups else {}
+            for g in fresh:
+                logits.update(self._decode([(t, j, tuple(g.slots), j == len(g.tokens) - 1)
+                                            for j, t in enumerate(g.tokens[g.k:], start=g.k)]))
+            stepped, groups = groups + fresh, []
+            fresh = []
+            for g in stepped:
+                row = _Row(logits[g.slots[0]], g.out, sampling)
+                branches: dict[int, list[int]] = {}
+                for s in g.slots:
+                    q = seqs[s]
+                    tok = row.pick(q.request.temperature, q.rng)
+                    end = tok in self.end if self.end is not None else L.llama_vocab_is_eog(self.vocab, tok)
+                    if end or len(g.out) + 1 >= q.request.max_tokens:
+                        out = g.out if end else g.out + [tok]
+                        finish(s)
+                        yield q.index, out
+                    else:
+                        branches.setdefault(tok, []).append(s)
+                for tok, members in branches.items():
+                    groups.append(_Group(members, g.tokens, g.out + [tok], g.pos + 1, g.src, g.k, g.cells))
             fill()
 
     def _check(self, r: Request) -> None:
@@ -205,26 +231,73 @@ class BatchedGenerator:
             raise ValueError(f"a prompt of {len(r.tokens)} tokens (+ {r.max_tokens} to generate) is empty or "
                              f"does not fit a sequence of {min(self.n_ctx_per_seq, self.n_ctx)} tokens")
 
-    @staticmethod
-    def _pick(logits: np.ndarray, out: list[int], temperature: float, sampling: Sampling, rng) -> int:
-        """The next token, as llama.cpp's sampler chain picks it (see `pick`)."""
-        return pick(logits, out[-sampling.penalty_last_n:] if sampling.penalty_last_n > 0 else [],
-                    temperature, sampling, rng)
-
     def text(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="ignore").strip()
 
 
-def pick(logits: np.ndarray, recent: list[int], temperature: float, sampling: Sampling, rng) -> int:
-    """llama.cpp's chain on one row of logits (changed in place): the repeat penalty on the `recent`
-    tokens (a positive logit divided by it, a negative one multiplied), then greedy, or top-k,
-    top-p and min-p on the untempered probabilities, the temperature, and a draw from `rng`."""
-    if sampling.repeat_penalty != 1.0 and recent:
+@dataclass
+class _Cells:
+    """KV cells a prompt evaluation added, held while any sequence reading them is busy."""
+
+    n: int
+    refs: int = 0
+
+
+@dataclass
+class _Seq:
+    index: int
+    request: Request
+    cells: list[_Cells]
+    rng: np.random.Generator | None
+
+
+@dataclass
+class _Group:
+    """Sequences that have read the same tokens: one row a step for all of them."""
+
+    slots: list[int]
+    tokens: list[int]  # the prompt
+    out: list[int]  # generated so far
+    pos: int  # the position of the next token to evaluate
+    src: int  # the sequence the prompt's first k cells were copied from
+    k: int
+    cells: _Cells
+
+
+def _shared(p: list[int], q: list[int]) -> int:
+    return min(len(os.path.commonprefix([p, q])), len(p) - 1)  # prefill at least one token
+
+
+class _Row:
+    """One row of logits with the repeat penalty applied once, picked from by every sequence of a group."""
+
+    def __init__(self, logits: np.ndarray, out: list[int], sampling: Sampling) -> None:
+        recent = out[-sampling.penalty_last_n:] if sampling.penalty_last_n > 0 else []
+        self.logits, self.sampling = penalize(logits, recent, sampling.repeat_penalty), sampling
+        self._greedy: int | None = None
+        self._kept: tuple[np.ndarray, np.ndarray] | None = None
+
+    def pick(self, temperature: float, rng) -> int:
+        if temperature <= 0 or rng is None:
+            if self._greedy is None:
+                self._greedy = int(self.logits.argmax())
+            return self._greedy
+        if self._kept is None:
+            self._kept = truncate(self.logits, self.sampling)
+        return draw(*self._kept, temperature, rng)
+
+
+def penalize(logits: np.ndarray, recent: list[int], penalty: float) -> np.ndarray:
+    """llama.cpp's repeat penalty, in place: a seen token's positive logit divided by it, a negative one multiplied."""
+    if penalty != 1.0 and recent:
         ids = np.unique(np.asarray(recent))
         seen = logits[ids]
-        logits[ids] = np.where(seen <= 0, seen * sampling.repeat_penalty, seen / sampling.repeat_penalty)
-    if temperature <= 0 or rng is None:
-        return int(logits.argmax())  # the first of equal maxima, as llama.cpp's greedy sampler
+        logits[ids] = np.where(seen <= 0, seen * penalty, seen / penalty)
+    return logits
+
+
+def truncate(logits: np.ndarray, sampling: Sampling) -> tuple[np.ndarray, np.ndarray]:
+    """(token ids, their logits) that top-k, then top-p and min-p on the untempered probabilities, keep; best first."""
     k = min(sampling.top_k, len(logits)) if sampling.top_k > 0 else len(logits)
     top = np.argpartition(-logits, k - 1)[:k]
     top = top[np.argsort(-logits[top], kind="stable")]
@@ -234,10 +307,24 @@ def pick(logits: np.ndarray, recent: list[int], temperature: float, sampling: Sa
     keep = min(len(top), int(np.searchsorted(np.cumsum(probs), sampling.top_p)) + 1) if sampling.top_p < 1 else len(top)
     if sampling.min_p > 0:
         keep = max(1, min(keep, int(np.sum(z[:keep] >= z[0] + np.log(sampling.min_p)))))
-    z = z[:keep] / temperature
-    p = np.exp(z - z[0])
-    return int(rng.choice(top[:keep], p=p / p.sum()))
+    return top[:keep], z[:keep]
 
+
+def draw(ids: np.ndarray, z: np.ndarray, temperature: float, rng) -> int:
+    """A token drawn from the kept ones at `temperature`."""
+    z = z / temperature
+    p = np.exp(z - z[0])
+    return int(rng.choice(ids, p=p / p.sum()))
+
+
+def pick(logits: np.ndarray, recent: list[int], temperature: float, sampling: Sampling, rng) -> int:
+    """llama.cpp's chain on one row of logits (changed in place): the repeat penalty on the `recent`
+    tokens, then greedy (the first of equal maxima), or top-k, top-p and min-p on the untempered
+    probabilities, the temperature, and a draw from `rng`."""
+    penalize(logits, recent, sampling.repeat_penalty)
+    if temperature <= 0 or rng is None:
+        return int(logits.argmax())
+    return draw(*truncate(logits, sampling), temperature, rng)
 
 REPEAT_PENALTY = 1.05  # what LlamaCppModel.stream passes to Llama.generate
 

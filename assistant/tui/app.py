@@ -25,12 +25,13 @@ class Services:
     summarize: ModuleType | object
     reply: ModuleType | object
     store: ModuleType | object
+    inbox: ModuleType | object | None = None  # mailbox listing (headers, bodies on demand); None: the real one
 
     @classmethod
     def default(cls) -> "Services":
-        from assistant.services import chat, models, reply, store, summarize
+        from assistant.services import chat, inbox, models, reply, store, summarize
 
-        return cls(models, chat, summarize, reply, store)
+        return cls(models, chat, summarize, reply, store, inbox)
 
 
 class AssistantApp(App):

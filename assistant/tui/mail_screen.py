@@ -1,4 +1,11 @@
-"""The mail screen: threads of a Maildir, mbox or folder; summarize, draft, edit, save replies."""
+"""The mail screen: threads of a Maildir, mbox or folder with a one-line summary each; summarize, draft,
+edit, save replies.
+
+The list is painted from the messages' headers alone (bodies are read when a thread is shown or
+summarized). Its one-line summaries are then filled in the background, newest thread first: those
+the summary cache holds at once, the others a few threads at a time (so that a summary or draft
+asked for meanwhile waits for a few threads at most), each stored in the cache for the next launch.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from assistant.mail import MailError, Thread, group_threads, read_mail
+from assistant.mail import MailError, Message, Thread
 from assistant.tui.widgets import Throttled
+
+LINE_CHUNK = 4  # threads given to the model at once while filling the one-line summaries
 
 
 def default_mailbox() -> Path:
@@ -40,6 +49,7 @@ class MailScreen(Screen):
         super().__init__()
         self.path = path or str(default_mailbox())
         self.threads: list[Thread] = []
+        self.rows: dict[str, int] = {}  # thread id -> row
         self.current: Thread | None = None
         self.draft_original = ""
 
@@ -56,45 +66,82 @@ class MailScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#threads", DataTable)
-        for label, width in (("from", 16), ("subject", 28), ("date", 10), ("#", 2)):
-            table.add_column(label, width=width)
+        for label, width in (("from", 16), ("summary", 32), ("subject", 28), ("date", 10), ("#", 2)):
+            table.add_column(label, width=width, key=label)
         self.load(self.path)
 
     @on(Input.Submitted, "#mailpath")
     def path_entered(self, event: Input.Submitted) -> None:
         self.load(event.value)
 
+    def _inbox(self):
+        inbox = getattr(self.app.services, "inbox", None)
+        if inbox is None:
+            from assistant.services import inbox
+        return inbox
+
     @work(thread=True, exclusive=True, group="read", exit_on_error=False)
-    def load(self, path: str) -> list[Thread]:
-        items = list(read_mail(path))
-        errors = [m for m in items if isinstance(m, MailError)]
-        if errors and len(errors) == len(items):
-            raise ValueError(f"{path}: {errors[0].error}")
-        return group_threads([m for m in items if not isinstance(m, MailError)])
+    def load(self, path: str) -> None:
+        """Read the headers, paint the threads, then fill their one-line summaries."""
+        inbox = self._inbox()
+        headers = list(inbox.scan(path))
+        good = [h for h in headers if not isinstance(h, MailError)]
+        if not good:
+            raise ValueError(f"{path}: {headers[0].error}" if headers else f"{path}: no messages found")
+        threads = inbox.group(good)
+        self.app.call_from_thread(self.show_threads, threads)
+        self.fill_lines(threads)
+
+    def fill_lines(self, threads: list[Thread]) -> None:
+        """One-line summaries, newest thread first: the cached ones at once, then the rest a few at a time."""
+        from textual.worker import get_current_worker
+
+        summarize, worker = self.app.services.summarize, get_current_worker()
+        model, cache = self._model("summarize"), summarize.open_cache()
+        try:
+            known = {t.thread_id: s.summary for t, s in zip(threads, summarize.cached(model, threads, "line", cache)) if s}
+            if known:
+                self.app.call_from_thread(self.show_lines, known)
+            todo = [t for t in threads if t.thread_id not in known]
+            for start in range(0, len(todo), LINE_CHUNK):
+                for s in summarize.summaries(model, todo[start : start + LINE_CHUNK], "line", cache=cache):
+                    if worker.is_cancelled:
+                        return
+                    if getattr(s, "thread_id", None):
+                        self.app.call_from_thread(self.show_lines, {s.thread_id: s.summary})
+        finally:
+            cache.close()
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.notify(str(event.worker.error), title="Error", severity="error")
-        elif event.state == WorkerState.SUCCESS and event.worker.group == "read":
-            self.show_threads(event.worker.result)
 
     def show_threads(self, threads: list[Thread]) -> None:
         self.threads = threads
+        self.rows = {t.thread_id: i for i, t in enumerate(threads)}
         table = self.query_one("#threads", DataTable)
         table.clear()
-        for i, t in enumerate(threads):
-            first = t.messages[0]
-            table.add_row(first.from_.split("<")[0].strip()[:20], t.subject[:50], (t.messages[-1].date or "")[:10],
-                          str(len(t.messages)), key=str(i))
+        table.add_rows(
+            (t.messages[0].from_.split("<")[0].strip()[:20], "", t.subject[:50], (t.messages[-1].date or "")[:10],
+             str(len(t.messages))) for t in threads)
         if threads:
             self.show_thread(threads[0])
         table.focus()
 
+    def show_lines(self, lines: dict[str, str]) -> None:
+        """Put one-line summaries (by thread id) in the list."""
+        if not self.is_mounted:
+            return
+        table = self.query_one("#threads", DataTable)
+        for thread_id, line in lines.items():
+            if (i := self.rows.get(thread_id)) is not None:
+                table.update_cell_at((i, 1), line)
+
     @on(DataTable.RowHighlighted, "#threads")
     def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value is not None:
-            self.show_thread(self.threads[int(event.row_key.value)])
+        if 0 <= event.cursor_row < len(self.threads):
+            self.show_thread(self.threads[event.cursor_row])
 
     def show_thread(self, thread: Thread) -> None:
         if thread is not self.current:  # a draft or summary belongs to its thread: drop them on a switch
@@ -104,7 +151,10 @@ class MailScreen(Screen):
         self.current = thread
         view = self.query_one("#thread-view", VerticalScroll)
         view.remove_children()
-        for m in thread.messages:
+        for m in map(self._inbox().load, thread.messages):  # a header's body is read now
+            if isinstance(m, MailError):
+                view.mount(Static(Text(f"{m.path}: {m.error}", style="red")))
+                continue
             head = Text.assemble((m.from_, "bold"), f"  {m.date or ''}\n", (m.subject, "bold"), "\n\n", m.body)
             widgets = [Static(head)]
             if m.quoted:
@@ -122,8 +172,12 @@ class MailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def summarize(self, thread: Thread) -> None:
-        summarize_thread = self.app.services.summarize.summarize_thread
-        s = summarize_thread(self._model("summarize"), thread, "short")
+        summarize = self.app.services.summarize
+        cache = summarize.open_cache()
+        try:
+            s = summarize.summarize_thread(self._model("summarize"), thread, "short", cache=cache)
+        finally:
+            cache.close()
         if thread is not self.current:
             return
         self.app.call_from_thread(self.query_one("#summary", Static).update, f"Summary ({s.model}): {s.summary}")
@@ -140,7 +194,10 @@ class MailScreen(Screen):
         stream_reply = self.app.services.reply.stream_reply
         area, worker = self.query_one("#draft", TextArea), get_current_worker()
         shown = Throttled(self.app, lambda text: self._show_draft(area, text))
-        for piece in stream_reply(self._model("reply"), thread.messages[-1]):
+        last = self._inbox().load(thread.messages[-1])
+        if not isinstance(last, Message):
+            raise ValueError(f"{last.path}: {last.error}")
+        for piece in stream_reply(self._model("reply"), last):
             if worker.is_cancelled or thread is not self.current:
                 return
             shown.add(piece)
@@ -175,7 +232,10 @@ class MailScreen(Screen):
         if not (self.current and final):
             self.notify("No draft to keep.", severity="warning")
             return
-        msg = self.current.messages[-1]
+        msg = self._inbox().load(self.current.messages[-1])
+        if not isinstance(msg, Message):
+            self.notify(f"{msg.path}: {msg.error}", severity="error")
+            return
         store.add_feedback(store.connect(), task="reply", model=self.app.services.models.default_for("reply"), source=msg.path,
                            input=msg.body, draft=self.draft_original or final, final=final)
         self.notify("Draft kept for retraining.")
