@@ -110,12 +110,15 @@ from assistant.tui.mail_screen import MailScreen
 async def main():
     app = make_app(mail_path=sys.argv[1])
     async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()  # the chat screen's model loaded: the app as a user finds it
         await pilot.pause()
         t0 = time.perf_counter()
         app.push_screen(MailScreen(sys.argv[1]))
         while not (app.screen.query("#threads") and app.screen.query_one("#threads").row_count):
             await asyncio.sleep(0.005)
-        await pilot.pause()
+        painted = asyncio.Event()
+        app.screen.call_after_refresh(painted.set)  # the first screen refresh with the rows in it
+        await painted.wait()
         print(time.perf_counter() - t0, app.screen.query_one("#threads").row_count, flush=True)
         os._exit(0)  # leave the one-line summaries unmade
 

@@ -169,7 +169,8 @@ class TrainConfig:
                                       "(self-play, as SPIN); used when dpo_weight > 0"})
     init: str = field(default="", metadata={"help": "start the LoRA from this adapter (a student's adapter.gguf or a "
                                              "peft folder) instead of zeros; its rank and alpha replace lora_r/lora_alpha"})
-    autocast: str = field(default="bf16", metadata={"help": "bf16 (about 1.45x faster on CPUs with AVX512-BF16) or none"})
+    autocast: str = field(default="auto", metadata={"help": "bf16 (about 1.45x faster on CPUs with AVX512-BF16 or AMX; "
+                                                             "many times slower without), none, or auto: bf16 where the CPU has it"})
     keep: str = field(default="best", metadata={"help": "weights to export: best (lowest held-out loss) or last; last "
                                                 "when the held-out references differ in style from the targets"})
 
@@ -178,7 +179,7 @@ class TrainConfig:
             object.__setattr__(self, "rejected", (self.rejected,))
         check_types(self, "train")
         one_of(self, "train", method=("lora", "full"), kd=("none", "forward_kl", "reverse_kl", "jsd"),
-               keep=("best", "last"), autocast=("bf16", "none"))
+               keep=("best", "last"), autocast=("auto", "bf16", "none"))
         at_least(self, "train", lora_r=1, warmup_steps=0, max_steps=1, batch_tokens=1, grad_accum=1, max_len=2,
                  eval_every=1, save_every=1, eval_examples=0, threads=0, dpo_weight=0, dpo_pairs=1)
         above(self, "train", lora_alpha=0, lr=0, dpo_beta=0)
@@ -224,7 +225,8 @@ class ExportConfig:
 @dataclass(frozen=True)
 class Config:
     name: str
-    task: str = field(metadata={"help": "summarize or support"})
+    task: str = field(metadata={"help": "summarize, or support (the student of `assistant reply` and the app's "
+                                        "chat; 'reply' is accepted as the same)"})
     out_dir: str = field(default="", metadata={"help": "run folder (default: runs/<name> in the data dir)"})
     data: DataConfig = DataConfig()
     teach: TeachConfig = TeachConfig()
@@ -235,7 +237,9 @@ class Config:
 
     def __post_init__(self):
         check_types(self, "")
-        one_of(self, "", task=("summarize", "support"))
+        if self.task == "reply":  # the runtime's name for what the support student does
+            object.__setattr__(self, "task", "support")  # frozen
+        one_of(self, "", task=("summarize", "support", "reply"))
         if not self.name.strip():
             raise ValueError("name must not be empty: it names the run folder and the installed model")
 

@@ -132,6 +132,14 @@ def collate(batch: list[list[Item]] | list[Item]):
     return batch
 
 
+def bf16_autocast(setting: str) -> bool:
+    """Whether `train.autocast` runs the forward in bf16: "auto" only where the CPU computes bf16 natively
+    (AVX512-BF16 or AMX); without it (AVX2 only) bf16 is emulated and a step took about 100x as long."""
+    if setting == "auto":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return setting == "bf16"
+
+
 def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
     """SFT loss on the answer tokens (+ KD where the batch has teacher top-k).
 
@@ -147,7 +155,7 @@ def row_loss(model, batch, kd: str, kd_weight: float, autocast: str = "none"):
     caught = {}
     hook = inner.get_decoder().norm.register_forward_hook(lambda m, i, o: caught.setdefault("h", o))
     try:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_autocast(autocast)):
             model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                   position_ids=batch["position_ids"], logits_to_keep=1)
             h = caught["h"].flatten(0, 1)[keep]

@@ -102,8 +102,30 @@ def generate(name: str, model: str, lora: str | None, prompts: Path, out_dir: Pa
     show = progress and sys.stderr.isatty()  # else its stderr is kept, for the error line
     if show:
         cmd += ["--progress"]
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if show else subprocess.PIPE, text=True)
-    if res.returncode != 0:
-        why = (res.stderr or "").strip().splitlines()
-        raise RuntimeError(f"{name}: generation failed: {why[-1] if why else f'exit code {res.returncode}' + (', see above' if show else '')}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show else subprocess.PIPE, text=True)
+    out, err = _wait(proc, name, prompts, cache_file(out_dir, name, model, lora), progress and not show)
+    if proc.returncode != 0:
+        why = (err or "").strip().splitlines()
+        raise RuntimeError(f"{name}: generation failed: {why[-1] if why else f'exit code {proc.returncode}' + (', see above' if show else '')}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+STATUS_EVERY = 30.0  # seconds between status lines when stderr is not a terminal
+
+
+def _wait(proc: subprocess.Popen, name: str, prompts: Path, cache: Path, status: bool) -> tuple[str, str]:
+    """The subprocess's output once it ends; with `status`, a line on stderr every STATUS_EVERY seconds
+    (`student: 40/120 answers (33%), 2:30`), counted from the answers file it appends to."""
+    import time
+
+    if not status:
+        return proc.communicate()
+    total, start = sum(1 for _ in open(prompts)), time.monotonic()
+    while True:
+        try:
+            return proc.communicate(timeout=STATUS_EVERY)
+        except subprocess.TimeoutExpired:
+            done = min(total, sum(1 for _ in open(cache))) if cache.exists() else 0
+            elapsed = int(time.monotonic() - start)
+            print(f"{name}: {done}/{total} answers ({100 * done / max(total, 1):.0f}%), "
+                  f"{elapsed // 60}:{elapsed % 60:02d}", file=sys.stderr, flush=True)

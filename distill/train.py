@@ -27,7 +27,7 @@ from distill import checkpoint
 from distill.config import Config, to_dict
 from distill.dpo import dpo_backward, encoded_pairs, reference_logps
 from distill.layout import checkpoint_path, train_dir
-from distill.packing import Epochs, Item, collate, pack, row_loss
+from distill.packing import Epochs, Item, bf16_autocast, collate, pack, row_loss
 from distill.student import check_vocab, lora_model
 from distill.targets import encode, pairs
 
@@ -111,6 +111,7 @@ def write_meta(cfg: Config, data: Data, core) -> None:
     """meta.json: the resolved config and what the run trained on (the manifest reads it)."""
     meta = {"config": to_dict(cfg), "train_examples": len(data.items), "val_examples": data.val_examples,
             "batches_per_epoch": len(data.batches), "preference_pairs": len(data.prefs),
+            "bf16_autocast": bf16_autocast(cfg.train.autocast),
             **({"lora_r": core.peft_config["default"].r} if cfg.train.method == "lora" else {})}
     (train_dir(cfg) / "meta.json").write_text(json.dumps(meta, indent=2))
 

@@ -9,7 +9,9 @@
 # VBMI, BF16) where the CPU has them, which runs prompts about 1.4x faster on the 135M Q8_0 here.
 # Not GGML_NATIVE: on CPUs with AMX a native build emits AMX instructions that some kernels and
 # sandboxes refuse (SIGILL). The wheel is kept in a cache folder named after the flags, so a
-# re-install takes seconds and a change of flags builds a new one.
+# re-install skips the build and a change of flags builds a new one. The project is installed
+# editable: `assistant` and `distill` run this checkout, edits included. Each step says what it
+# does and how long it took, on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_ROOT_USER_ACTION=ignore
@@ -27,14 +29,30 @@ if [[ -z "${CMAKE_ARGS:-}" ]]; then
 fi
 export CMAKE_ARGS
 
+t0=$SECONDS
+step() { echo "[$1/4] $2" >&2; }
+took() { echo "      done in $((SECONDS - t0))s" >&2; t0=$SECONDS; }
+
 llama=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | tr -d '"' | sed 's/\[[a-z,]*\]//')
 wheels="${XDG_CACHE_HOME:-$HOME/.cache}/distilled-assistant/wheels/$(printf '%s %s' "$llama" "$CMAKE_ARGS" | sha256sum | cut -c1-16)"
 if ! compgen -G "$wheels/llama_cpp_python-*.whl" >/dev/null; then
-  echo "building $llama for this CPU (about 10 minutes on 2 cores; once): $CMAKE_ARGS" >&2
-  python3 -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python "$llama" -w "$wheels.tmp"
+  step 1 "building $llama for this CPU (about 10 minutes on 2 cores; once): $CMAKE_ARGS"
+  python3 -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python "$llama" -w "$wheels.tmp" &
+  build=$!
+  while kill -0 $build 2>/dev/null; do sleep 5; kill -0 $build 2>/dev/null && (( (SECONDS - t0) % 60 < 5 )) && echo "      still building, $(( (SECONDS - t0) / 60 )) min" >&2; done
+  wait $build
   rm -rf "$wheels" && mv "$wheels.tmp" "$wheels"
+else
+  step 1 "llama-cpp-python for these flags is built already (cached)"
 fi
+took
 # the cached build, even over a llama-cpp-python of the same version built with other flags
+step 2 "installing the llama-cpp-python build"
 python3 -m pip install -q --no-deps --force-reinstall "$wheels"/llama_cpp_python-*.whl
-python3 -m pip install -q --find-links "$wheels" ".${EXTRAS:+[$EXTRAS]}"
+took
+step 3 "installing distilled-assistant${EXTRAS:+ [$EXTRAS]} and its libraries (torch, transformers, textual, …; about 2 minutes)"
+python3 -m pip install -q --find-links "$wheels" -e ".${EXTRAS:+[$EXTRAS]}"
+took
+step 4 "preparing the shipped students (merging each adapter into its base, once)"
 python3 -m assistant.cli models prepare >/dev/null || echo "note: students will be merged on first use" >&2
+took

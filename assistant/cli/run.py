@@ -81,7 +81,7 @@ def summarize(paths, length, threads, samples, as_json, refresh, no_log, model_n
                     emit(r.to_json(), as_json, "")
                 click.echo(f"error: {r.path}: {r.error}", err=True)
             else:
-                emit(r.to_json(), as_json, f"{r.path}: {r.summary}")
+                emit(r.to_json(), as_json, f"{r.label}: {r.summary}")
                 if db and not r.cached:  # the history records what a model wrote, once
                     store.log_response(db, model=r.model, kind=f"summarize-{length}", prompt=r.path, response=r.summary)
             bar.update(task, advance=1, total=max(total, done))

@@ -131,14 +131,18 @@ class BatchedGenerator:
         sched = _Schedule(self, requests)
         sched.fill()
         while sched.groups or sched.fresh:
-            # rows that continue a sequence in one call; each new prompt in calls of its own, from the
-            # first row of a batch, as a one-at-a-time run evaluates it (llama.cpp's CPU kernels round
-            # a row differently by its place in a batch)
+            # each new prompt from the first row of a call of its own, as a one-at-a-time run evaluates it
+            # (llama.cpp's CPU kernels round a row differently by its place in a batch); the rows that
+            # continue sequences after the first one, or in a call of their own
             groups = sched.groups
-            logits = self._decode([(g.out[-1], g.pos - 1, tuple(g.slots), True) for g in groups]) if groups else {}
-            for g in sched.fresh:
-                logits.update(self._decode([(t, j, tuple(g.slots), j == len(g.tokens) - 1)
-                                            for j, t in enumerate(g.tokens[g.k:], start=g.k)]))
+            rows = [(g.out[-1], g.pos - 1, tuple(g.slots), True) for g in groups]
+            calls = [[(t, j, tuple(g.slots), j == len(g.tokens) - 1) for j, t in enumerate(g.tokens[g.k:], start=g.k)]
+                     for g in sched.fresh]
+            if calls:
+                calls[0] += rows
+            logits = {} if calls else self._decode(rows)
+            for entries in calls:
+                logits.update(self._decode(entries))
             stepped, sched.groups, sched.fresh = groups + sched.fresh, [], []
             for g in stepped:
                 yield from sched.advance(g, Row(logits[g.slots[0]], g.out, sampling))

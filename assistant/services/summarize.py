@@ -37,13 +37,21 @@ class Summary:
     model: str
     thread_id: str | None = None
     messages: int | None = None
+    subject: str | None = None  # a thread's subject
     cached: bool = False  # read from the summary cache, not written now
 
     def to_json(self) -> dict:
         d = {"path": self.path, "message_id": self.message_id, "summary": self.summary, "model": self.model}
         if self.thread_id:
-            d.update(thread_id=self.thread_id, messages=self.messages)
+            d.update(thread_id=self.thread_id, messages=self.messages, subject=self.subject)
         return d
+
+    @property
+    def label(self) -> str:
+        """What a person reads it by: a thread's subject and size, else the message's path."""
+        if self.thread_id:
+            return f"{self.subject} ({self.messages} message{'s' if self.messages != 1 else ''})"
+        return self.path
 
 
 def summarize_message(model: ChatModel, msg: Message, length: str = "short", samples: int | None = None) -> Summary:
@@ -245,7 +253,7 @@ class _Run:
         first = u.item.messages[0] if isinstance(u.item, Thread) else u.item
         s = Summary(first.path, first.message_id, text, self.model.name, cached=cached)
         if isinstance(u.item, Thread):
-            s.thread_id, s.messages = u.item.thread_id, u.size
+            s.thread_id, s.messages, s.subject = u.item.thread_id, u.size, u.item.subject
         return s
 
 

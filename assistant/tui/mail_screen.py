@@ -9,8 +9,10 @@ asked for meanwhile waits for a few threads at most), each stored in the cache f
 
 from __future__ import annotations
 
+import threading
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Callable
 
 from rich.text import Text
 from textual import on, work
@@ -89,7 +91,9 @@ class MailScreen(Screen):
         if not good:
             raise ValueError(f"{path}: {headers[0].error}" if headers else f"{path}: no messages found")
         threads = inbox.group(good)
-        self.app.call_from_thread(self.show_threads, threads)
+        painted = threading.Event()
+        self.app.call_from_thread(self.show_threads, threads, painted.set)
+        painted.wait(2.0)  # the list on screen before the model's imports and look-ups compete for the GIL
         self.fill_lines(threads)
 
     def fill_lines(self, threads: list[Thread]) -> None:
@@ -117,7 +121,7 @@ class MailScreen(Screen):
         if event.state == WorkerState.ERROR:
             self.notify(str(event.worker.error), title="Error", severity="error")
 
-    def show_threads(self, threads: list[Thread]) -> None:
+    def show_threads(self, threads: list[Thread], painted: Callable[[], None] | None = None) -> None:
         self.threads = threads
         self.rows = {t.thread_id: i for i, t in enumerate(threads)}
         table = self.query_one("#threads", DataTable)
@@ -128,6 +132,8 @@ class MailScreen(Screen):
         if threads:
             self.show_thread(threads[0])
         table.focus()
+        if painted:  # after the table's first full paint (its layout takes a refresh of its own)
+            self.call_after_refresh(self.call_after_refresh, painted)
 
     def show_lines(self, lines: dict[str, str]) -> None:
         """Put one-line summaries (by thread id) in the list."""
@@ -189,8 +195,11 @@ class MailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def draft(self, thread: Thread) -> None:
+        import time
+
         from textual.worker import get_current_worker
 
+        start = time.monotonic()
         stream_reply = self.app.services.reply.stream_reply
         area, worker = self.query_one("#draft", TextArea), get_current_worker()
         shown = Throttled(self.app, lambda text: self._show_draft(area, text))
@@ -203,6 +212,8 @@ class MailScreen(Screen):
             shown.add(piece)
         shown.flush()
         self.draft_original = shown.text.strip()
+        self.app.call_from_thread(self.notify, f"Draft ready in {time.monotonic() - start:.1f}s: e edits it, "
+                                  "a keeps it for retraining.", title="Reply")
 
     @staticmethod
     def _show_draft(area: TextArea, text: str) -> None:

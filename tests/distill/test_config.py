@@ -33,7 +33,7 @@ def test_keep_chooses_the_exported_weights(tmp_path, shared):
     ("train.kd_weight=nan", "train.kd_weight must be a number, not nan"),
     ("train.batch_tokens=0", "train.batch_tokens must be at least 1, not 0"),
     ("train.eval_every=0", "train.eval_every must be at least 1, not 0"),
-    ("train.autocast=fp8", "train.autocast must be bf16 or none, not 'fp8'"),
+    ("train.autocast=fp8", "train.autocast must be auto, bf16 or none, not 'fp8'"),
     ("train.init=x.gguf train.method=full", "train.init starts a LoRA"),
     ("data.val_percent=150", "data.val_percent must be between 0 and 100, not 150"),
     ("teach.allow_remote=1", "teach.allow_remote must be true or false, not 1"),
@@ -70,3 +70,10 @@ def test_dataclasses_check_their_fields_when_built_directly():
     with pytest.raises(ValueError, match="train.max_steps must be an integer"):
         TrainConfig(max_steps="3")
     assert TrainConfig(max_steps=3).max_steps == 3
+
+
+def test_reply_names_the_support_student(tmp_path, shared):
+    """`assistant` calls the job reply, distill's configs call its student support: either name works."""
+    assert load_config(write_config(tmp_path, shared), ["task=reply"]).task == "support"
+    with pytest.raises(ValueError, match="^task must be summarize, support or reply, not 'draft'$"):
+        load_config(write_config(tmp_path, shared), ["task=draft"])

@@ -49,3 +49,12 @@ def test_dpo_loss_is_log2_at_initialization(tiny_model):
     loss = dpo_loss(model, chosen, rejected, beta=0.1, ref=ref)
     assert abs(float(loss) - math.log(2)) < 1e-5  # lora_B starts at zero: policy == reference
     loss.backward()
+
+
+def test_auto_autocast_is_bf16_only_where_the_cpu_computes_it():
+    import torch
+
+    from distill.packing import bf16_autocast
+
+    assert bf16_autocast("auto") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert bf16_autocast("bf16") and not bf16_autocast("none")

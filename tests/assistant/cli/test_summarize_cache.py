@@ -111,3 +111,18 @@ def test_kill_9_of_a_batched_run_keeps_what_it_printed(tmp_path):
     with sqlite3.connect(home / "data" / "summaries.db") as db:
         stored = {r[0]: r[1] for r in db.execute("SELECT item, summary FROM summaries")}
     assert all(stored[f"m:{s['message_id']}"] == s["summary"] for s in printed) and len(stored) < 10
+
+
+def test_threads_are_labelled_by_subject_and_size(tmp_path):
+    box = _box(tmp_path, 2)
+    (box / "new" / "0002.host").write_text(
+        "From: Bo <bo@example.com>\nSubject: Re: Note 0\nMessage-ID: <r0@example.com>\n"
+        "In-Reply-To: <n0@example.com>\nReferences: <n0@example.com>\n\nThanks, noted.\n")
+    env = {**os.environ, "ASSISTANT_HOME": str(tmp_path / "home")}
+    p = subprocess.run([sys.executable, "-c", FAKE_CLI, "summarize", "--no-log", "--threads", str(box)], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    labels = sorted(line.split(":")[0] for line in p.stdout.splitlines())
+    assert labels == ["Note 0 (2 messages)", "Note 1 (1 message)"]
+    rows, _ = _run(tmp_path / "home2", "--threads", str(box))
+    assert sorted((r["subject"], r["messages"]) for r in rows) == [("Note 0", 2), ("Note 1", 1)]

@@ -69,11 +69,11 @@ def test_the_penalty_changes_only_seen_tokens_and_sampling_keeps_the_nucleus():
 def test_the_picker_is_llama_generates_chain_token_for_token(student):
     """Llama.generate's repeat penalty looks back over the last 64 *generated* tokens (not the prompt):
     fed the same logits (one context, the prompt then one token at a time, as generate feeds it), pick()
-    with that window gives the very tokens generate gave; a window with the prompt in it, or the whole
-    answer, does not (these emails were chosen because it shows: the second answer runs 200 tokens)."""
+    with that window gives the very tokens generate gave; a window with the prompt in it does not. (A window
+    of the whole answer differs only after 64 tokens, where whether it changes a pick depends on the CPU's
+    rounding: on one Xeon it did in one answer of these two, on an EPYC in neither, so it is not asserted.)"""
     llm = student.load()
-    windows = {"generated, last 64": lambda p, g: g[-64:], "prompt and generated, last 64": lambda p, g: (p + g)[-64:],
-               "all generated": lambda p, g: g}
+    windows = {"generated, last 64": lambda p, g: g[-64:], "prompt and generated, last 64": lambda p, g: (p + g)[-64:]}
     agree = dict.fromkeys(windows, 0)
     for body in _emails(4)[1::2]:
         toks = student.tokens(_prompt(student, body, "long"))
@@ -93,62 +93,46 @@ def test_the_picker_is_llama_generates_chain_token_for_token(student):
                     break
                 llm.eval([got[-1]])
             agree[name] += got == want
-    assert agree == {"generated, last 64": 2, "prompt and generated, last 64": 0, "all generated": 1}
+    assert agree == {"generated, last 64": 2, "prompt and generated, last 64": 0}
 
 
 @pytest.mark.parametrize("length", ["line", "short"])
 def test_batched_greedy_answers_are_the_one_at_a_time_ones_but_for_near_ties(student, length):
-    """Greedy summaries of real emails decoded together equal LlamaCppModel.stream's, one after another,
-    except where a near tie goes the other way: llama.cpp's CPU kernels round a row differently by its
-    place in a batch (up to ~1 logit somewhere in a 49k vocabulary), and one-at-a-time answers themselves
-    change with the prompt prefix cached before them. So: identical or the same up to a token where the
-    two choices are within 1 logit (measured: 0.07 to 0.23 on these emails)."""
+    """Greedy summaries of real emails decoded together (as generate_many decodes them) equal Llama.generate's,
+    one after another, token for token, except where a near tie goes the other way: llama.cpp's CPU kernels
+    round a row differently by its place in a batch. So: at the first token where the two differ, a fresh
+    evaluation of the prompt and the shared start puts the two choices within 1 logit (measured: up to 0.34
+    on these emails, on AMD EPYC without AVX-512; a row read from another sequence's cells would be many
+    logits off). Compared as token ids: a text re-tokenized need not split where the model did."""
+    from assistant.engine.models import trim_history
+
     llm = student.load()
-    jobs = [dict(messages=_prompt(student, email, length), max_tokens=tasks.for_summary(length).max_tokens)
-            for email in _emails(8)]
-    one = [complete(student, **job) for job in jobs]
-    many = dict(student.generate_many(iter(jobs)))
-    assert sorted(many) == list(range(len(jobs)))
-    same = sum(one[i] == many[i] for i in range(len(jobs)))
-    assert same >= len(jobs) // (2 if length == "line" else 4), (one, many)
-    for i in (i for i in range(len(jobs)) if one[i] != many[i]):
-        a, b = (llm.tokenize(x.encode(), add_bos=False) for x in (one[i], many[i]))
+    t = tasks.for_summary(length)
+    prompts = [student.tokens(trim_history(student, _prompt(student, email, length), t.max_tokens)) for email in _emails(8)]
+    one = []
+    for p in prompts:
+        out = []
+        for tok in llm.generate(p, temp=0.0, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=REPEAT_PENALTY, reset=True):
+            if tok in student._end or len(out) == t.max_tokens:
+                break
+            out.append(tok)
+        one.append(out)
+    with BatchedGenerator(llm, 16, student.n_ctx, 2, n_ctx=max(2 * student.n_ctx, 16 * 384), end=student._end) as gen:
+        many = dict(gen.run([Request(p, t.max_tokens) for p in prompts], Sampling(repeat_penalty=REPEAT_PENALTY)))
+    assert sorted(many) == list(range(len(prompts)))
+    assert sum(one[i] == many[i] for i in range(len(prompts))) >= 1
+    for i in (i for i in range(len(prompts)) if one[i] != many[i]):
+        a, b = one[i], many[i]
         d = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), None)
         if d is None:
             continue  # one ended where the other went on (a near tie with the end token)
         llm.reset()
-        llm.eval(student.tokens(jobs[i]["messages"]) + a[:d])
+        llm.eval(prompts[i] + a[:d])
         logits = _logits(llm)
         pick(logits, a[:d][-64:], 0.0, Sampling(repeat_penalty=REPEAT_PENALTY), None)  # penalized in place
-        assert abs(logits[a[d]] - logits[b[d]]) < 1.0, (i, one[i], many[i])
+        assert abs(logits[a[d]] - logits[b[d]]) < 1.0, (i, d, llm.detokenize(a).decode(), llm.detokenize(b).decode())
 
 
-def test_requests_are_read_as_slots_free_up_and_every_one_is_answered(student):
-    llm = student.load()
-    bodies = _emails(6, skip=10)
-    prompts = [student.tokens(_prompt(student, b, "line")) for b in bodies]
-    pulled = []
-
-    def requests():
-        for i, p in enumerate(prompts):
-            pulled.append(i)
-            yield Request(p, 12, temperature=0.7 if i % 2 else 0.0, seed=i)
-
-    with BatchedGenerator(llm, n_seq=2, n_ctx_per_seq=2048, n_threads=2, n_ctx=4096, end=student._end) as gen:
-        stream = gen.run(requests(), Sampling(repeat_penalty=REPEAT_PENALTY))
-        first = next(stream)
-        assert len(pulled) < len(prompts)  # not all read before the first answer
-        got = dict([first, *stream])
-        evaluated = gen.prompt_tokens
-        again = dict(gen.run((Request(p, 12, temperature=0.7 if i % 2 else 0.0, seed=i) for i, p in enumerate(prompts)),
-                             Sampling(repeat_penalty=REPEAT_PENALTY)))
-    assert sorted(got) == list(range(len(prompts))) and all(got[i] for i in got)
-    assert got == again  # seeded samples: the same on every run
-    shared = len(os.path.commonprefix(prompts))  # the system prompt and the start of the user turn
-    assert evaluated <= sum(map(len, prompts)) - (len(prompts) - 1) * shared  # evaluated once, copied after
-
-
-@pytest.mark.xfail(reason="in progress: a prompt longer than the context is not yet reported alone by the batched path", strict=False)
 def test_a_prompt_too_long_fails_alone(student):
     jobs = [dict(messages=_prompt(student, "Lunch moved to noon.", "line"), max_tokens=24),
             dict(messages=[{"role": "user", "content": "word " * 3000}], max_tokens=24),
