@@ -160,6 +160,8 @@ class TrainConfig:
     kd: str = field(default="none", metadata={"help": "none | forward_kl | reverse_kl | jsd"})
     kd_weight: float = field(default=0.5, metadata={"help": "share of the KD loss mixed with the SFT loss"})
     threads: int = 0
+    drop_invented: bool = field(default=False, metadata={"help": "leave out teacher summaries that state a name, number, "
+                                                              "date or address their email does not hold"})
     dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) "
                                          "pairs and train.rejected pairs, against the model training starts from; 0 = off"})
     dpo_beta: float = 0.1

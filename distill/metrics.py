@@ -1,4 +1,5 @@
-"""Scores of one system's answers on one task: ROUGE against the references, length, format, house style.
+"""Scores of one system's answers on one task: ROUGE against the references, length, format, house style,
+and for summaries the share that state a name, number or address the email does not hold.
 
     score_rows(cfg, rows, outputs)   # {"rouge1", "rouge2", "rougeL", "mean_words", "format_ok", "items", ...}
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import re
 
 from assistant.tasks import summarize as summarize_task
+from assistant.tasks.facts import invented_facts
 from assistant.tasks.reply import has_house_style as house_style_ok
 from distill.config import Config
 
@@ -59,4 +61,11 @@ def score_rows(cfg: Config, rows: list[dict], outputs: dict[str, str]) -> dict:
     return {**{k: round(sum(s[k] for s in scores) / n, 2) for k in ("rouge1", "rouge2", "rougeL")},
             "mean_words": round(sum(words) / n, 1), "format_ok": round(100 * sum(fmt) / n, 1), "items": len(rows),
             **({"house_style": round(100 * sum(house_style_ok(outputs[ex["id"]]) for ex in rows) / n, 1)}
-               if cfg.task == "support" else {})}
+               if cfg.task == "support" else {}),
+            **({"invented": invented_share(rows, outputs)} if cfg.task == "summarize" else {})}
+
+
+def invented_share(rows: list[dict], outputs: dict[str, str]) -> float:
+    """% of answers stating a name, number, date or email address that their prompt's email does not hold."""
+    hits = sum(bool(invented_facts(outputs[ex["id"]], ex["messages"][-1]["content"])) for ex in rows if outputs[ex["id"]])
+    return round(100 * hits / max(1, len(rows)), 1)

@@ -21,10 +21,16 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
                      f"| {s['decode_tok_s']} | {s['peak_rss_mb']} |")
     for task, by_system in list(report.get("tasks", {}).items())[1:]:
         n = next(iter(by_system.values()))["items"]
+        invented = all("invented" in s for s in by_system.values())
         lines += ["", f"`{task}` ({n} item{'s' if n != 1 else ''}; its references, where any, are "
                       "the data set's own lines, so the judge decides):", "",
-                  "| system | ROUGE-L | words | format ok % |", "|---|---|---|---|"]
-        lines += [f"| {n} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} |" for n, s in by_system.items()]
+                  "| system | ROUGE-L | words | format ok % |" + (" invented facts % |" if invented else ""),
+                  "|---|---|---|---|" + ("---|" if invented else "")]
+        lines += [f"| {n} | {s['rougeL']} | {s['mean_words']} | {s['format_ok']} |" + (f" {s['invented']} |" if invented else "")
+                  for n, s in by_system.items()]
+    if any("invented" in s for by in report.get("tasks", {}).values() for s in by.values()):
+        lines += ["", "Invented facts: the share of answers that state a name, number, date or email address "
+                      "their email does not contain (assistant.tasks.facts; lexical, the same rule for every system)."]
     styled = {n: s["house_style"] for n, s in report["systems"].items() if "house_style" in s}
     if styled:
         lines += ["", "House style (greets first, signs off last): " + ", ".join(f"{n} {v}%" for n, v in styled.items()) + "."]

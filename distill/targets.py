@@ -37,8 +37,10 @@ def as_shown(ex: dict, text: str) -> str:
 
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
     """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
+    from assistant.tasks.facts import invented_facts
+
     done = load_done(teacher_file(cfg))
-    train, val, missing = [], [], 0
+    train, val, missing, invented = [], [], 0, 0
     for ex in read_examples(require(examples_path(cfg), "data")):
         if ex["split"] == "val":
             if first(ex["reference"]):
@@ -54,11 +56,18 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             target, topk = rec["output"], rec.get("topk")
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
+            if cfg.train.drop_invented and ex["task"].startswith("summarize") and \
+                    invented_facts(target, ex["messages"][-1]["content"]):
+                invented += 1
+                continue
         copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
         train += [(ex, target, topk)] * copies
     if missing:  # silently training on the rest would make a different student than the config says
         print(f"train: {missing} examples wait for the teacher's answer and are left out: run `distill teach` first",
               file=sys.stderr)
+    if invented:
+        print(f"train: {invented} teacher summaries state a name, number or address their email does not hold "
+              "and are left out (train.drop_invented)", file=sys.stderr)
     return train, val
 
 
