@@ -202,11 +202,24 @@ class _Run:
                 raise AssistantError(inbox.load(messages[0]).error)
             u.message = full[0]
             t = u.task
-            text = t.text(email_of(full[0])) if single else t.text([email_of(m) for m in full], item.subject)
+            emails = [email_of(m) for m in full]
+            if single:
+                text = t.text(emails[0])
+            elif t.needs_map(emails):  # too long for one prompt: its messages' summaries, then the thread's
+                text = t.reduced_text(emails, self._message_summaries(full), item.subject)
+            else:
+                text = t.text(emails, item.subject)
             u.prompt = fit(self.model, text, lambda text: t.prompt(text, version), t.max_tokens)
         except AssistantError as e:
             u.result = MailError(u.path, str(e))
         return u
+
+    def _message_summaries(self, messages: list[Message]) -> list[str]:
+        """The map step of a long thread: each message's short summary (decoded together, cached as any
+        message's), or its opening words where one cannot be made."""
+        run = _Run(self.model, 0, self.cache, self.refresh)
+        return [r.summary if isinstance(r, Summary) else " ".join((m.body or m.quoted).split()[:40])
+                for m, r in zip(messages, run.results((m, tasks.SummarizeTask.MAP_LENGTH) for m in messages))]
 
     def jobs(self, u: _Unit) -> list[dict]:
         """The generations a unit needs: the greedy answer, and for a subject line its consensus samples."""

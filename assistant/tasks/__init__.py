@@ -84,6 +84,20 @@ class SummarizeTask(Task):
     def clean(self, output: str) -> str:
         return summarize_module.clean(output, self.length)
 
+    # Long threads, map-reduce: a thread too long for one prompt is not cut. Each message is summarized on
+    # its own (its short summary, MAP_LENGTH), then the thread from those summaries, each under its
+    # sender and date, with the thread prompt (`reduced_text`). The teacher's targets and the student at
+    # run time take the same path.
+    MAP_LENGTH = "short"
+
+    def needs_map(self, item: list[Email]) -> bool:
+        return self.thread and not summarize_module.fits_whole([(m.sender, m.date, m.body) for m in item])
+
+    def reduced_text(self, item: list[Email], summaries: list[str], subject: str = "") -> str:
+        """The thread as its messages' summaries: what the reduce step summarizes."""
+        body = summarize_module.thread_text([(m.sender, m.date, f"(in brief) {s}") for m, s in zip(item, summaries, strict=True)])
+        return summarize_module.email_text(subject, "", body)
+
 
 @dataclass(frozen=True)
 class ReplyTask(Task):

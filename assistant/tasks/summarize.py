@@ -68,6 +68,12 @@ def thread_text(messages: list[tuple[str, str, str]], budget: int = MAX_BODY_CHA
     return text if len(text) <= budget else text[-budget:]  # a long thread keeps its newest messages
 
 
+def fits_whole(messages: list[tuple[str, str, str]], budget: int = MAX_BODY_CHARS) -> bool:
+    """Whether a thread's messages fit the prompt whole; else it is summarized by map-reduce (each message
+    summarized on its own, then the thread from those summaries) instead of cut to fit."""
+    return sum(len(f"--- {s} ({d or 'no date'})\n{b.strip()}\n") for s, d, b in messages) <= budget
+
+
 def build_messages(text: str, length: str = "short", thread: bool = False,
                    version: str = PROMPT_VERSION) -> tuple[list[dict], list[str]]:
     """Chat messages for a summary of `text`, and the injection payloads found in it (for scrubbing)."""
