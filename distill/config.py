@@ -202,11 +202,14 @@ class EvalConfig:
     merge: str = field(default="Q8_0", metadata={"help": "a LoRA student is judged as the assistant runs it: folded into "
                                                           "one GGUF of this type (its runtime default), or none (base + adapter)"})
     eval_file: str = field(default="", metadata={"help": "JSONL of held-out items with references (default: the val split)"})
+    long_threads: str = field(default="map", metadata={"help": "a thread too long for one prompt: map (each system "
+                                                                "summarizes its messages, then those summaries, as the "
+                                                                "assistant does) or cut (the thread cut to fit, to compare)"})
 
     def __post_init__(self):
         check_types(self, "eval")
         at_least(self, "eval", examples=1, judge_examples=1)
-        one_of(self, "eval", merge=("Q8_0", "F16", "Q4_0", "Q4_K_M", "none"))
+        one_of(self, "eval", merge=("Q8_0", "F16", "Q4_0", "Q4_K_M", "none"), long_threads=("map", "cut"))
         for system in self.compare:
             if system not in ("student", "base", "teacher"):
                 raise ValueError(f"eval.compare must list student, base or teacher, not {system!r}")

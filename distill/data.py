@@ -168,6 +168,53 @@ def split_of(example_id: str, val_percent: float) -> str:
     return "val" if bucket < val_percent * 100 else "train"
 
 
+def split_for(src: Source, eid: str, cfg: Config) -> str:
+    share = src.val_percent if src.val_percent >= 0 else cfg.data.val_percent
+    return src.split if src.split != "auto" else split_of(eid, share)
+
+
+# Long threads, map-reduce (assistant.tasks.SummarizeTask.needs_map): a thread too long for one prompt gives
+# one `summarize-short` example per message (the map step, `<thread>:m<k>:summarize-short`; a thread's
+# short and long summaries share them) and a reduce example (`<thread>[:<task>]:reduce`) that lists them
+# under "map" and keeps the thread under "thread". Its prompt is the thread as its messages' summaries,
+# which exist only once those are written: `distill teach` answers the map examples first, then builds
+# each reduce prompt from the teacher's summaries (kept in the answer's record as "messages"), and eval
+# lets each system write its own (distill.generate). Its "messages" hold the thread cut to fit, for
+# readers that need one text (the judge).
+def map_examples(src: Source, thread_id: str, thread: list[Email], split: str) -> list[dict]:
+    t = tasks.task(f"summarize-{tasks.SummarizeTask.MAP_LENGTH}")
+    out = []
+    for k, m in enumerate(thread):
+        prompt = t.prompt(t.text(m))
+        out.append({"id": f"{thread_id}:m{k}:{t.name}", "source": src.kind, "task": t.name, "split": split,
+                    "messages": prompt.messages, "prompt_version": prompt.version, "reference": "",
+                    "use": src.target, "weight": src.weight, "meta": {"map_of": thread_id}})
+    return out
+
+
+def thread_record(thread: list[Email], subject: str) -> dict:
+    return {"subject": subject, "messages": [{"body": m.body, "sender": m.sender, "date": m.date} for m in thread]}
+
+
+def thread_emails(rec: dict) -> list[Email]:
+    """A reduce example's thread back as Emails."""
+    return [Email(m["body"], rec["subject"], m["sender"], m["date"]) for m in rec["messages"]]
+
+
+def reduce_prompt(ex: dict, summaries: list[str]) -> list[dict]:
+    """The chat messages of a reduce example, given its messages' summaries (the map step's answers)."""
+    t = tasks.task(ex["task"])
+    emails = thread_emails(ex["thread"])
+    return t.prompt(t.reduced_text(emails, summaries, ex["thread"]["subject"]), ex.get("prompt_version")).messages
+
+
+def source_text(ex: dict) -> str:
+    """What an example's answer should be faithful to: the email or the whole thread (not the cut prompt)."""
+    if "thread" in ex:
+        return "\n\n".join(m["body"] for m in ex["thread"]["messages"])
+    return ex["messages"][-1]["content"]
+
+
 def build_examples(cfg: Config) -> Iterator[dict]:
     seen: set[str] = set()
     for src in cfg.data.sources:
@@ -188,7 +235,14 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                     prompt = tasks.task("chat").prompt(turns, None)
                 elif "thread" in f:
                     t = tasks.task(task)
-                    prompt = t.prompt(t.text(f["thread"], f["subject"]))
+                    prompt = t.prompt(t.text(f["thread"], f["subject"]))  # cut to fit: what the judge reads
+                    if t.needs_map(f["thread"]):
+                        mapped = map_examples(src, eid, f["thread"], split_for(src, eid, cfg))
+                        for m in mapped:  # a held-out thread's are written by each system at eval
+                            if m["split"] == "train" and m["id"] not in seen:
+                                seen.add(m["id"])
+                                yield m
+                        f["map"] = [m["id"] for m in mapped]
                 else:
                     text = (f.get("text") or "")[: cfg.data.max_prompt_chars]
                     if src.inject and random_share(eid) < src.inject:
@@ -201,21 +255,25 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                 if key in seen:
                     continue
                 ref = f.get("reference") or ""
-                if src.target == "reference":
+                split = split_for(src, eid, cfg)
+                if src.target == "reference" and split == "train":  # a training target of a sensible length
                     first = ref[0] if isinstance(ref, list) else ref
                     if not (cfg.data.min_target_chars <= len(first) <= cfg.data.max_target_chars):
                         continue
                 seen.add(key)
                 count += 1
-                share = src.val_percent if src.val_percent >= 0 else cfg.data.val_percent
-                split = src.split if src.split != "auto" else split_of(eid, share)
                 if src.house_style and task == "reply" and src.target == "reference" and split == "train" and isinstance(ref, str):
                     ref = reply_task.house_style(ref)  # the answer's own language, not the data set's label
                 if task != DEFAULT_TASK[src.kind]:
                     eid = f"{eid}:{task}"  # an email asked for a line and for a summary gives two examples
-                yield {"id": eid, "source": src.kind, "task": task, "split": split, "messages": messages,
-                       "prompt_version": prompt.version,
-                       "reference": ref, "use": src.target, "weight": src.weight, "meta": f.get("meta", {})}
+                if "map" in f:
+                    eid = f"{eid}:reduce"
+                ex = {"id": eid, "source": src.kind, "task": task, "split": split, "messages": messages,
+                      "prompt_version": prompt.version,
+                      "reference": ref, "use": src.target, "weight": src.weight, "meta": f.get("meta", {})}
+                if "map" in f:
+                    ex.update(map=f["map"], thread=thread_record(f["thread"], f["subject"]))
+                yield ex
         except (OSError, KeyError, ValueError) as e:
             _warn(f"{path}: cannot read as {src.kind} ({type(e).__name__}: {e})")
 

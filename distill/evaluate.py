@@ -51,7 +51,7 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
     compared = systems(cfg, extra_systems)
     out = eval_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = write_prompts(rows, out / "prompts.jsonl")
+    prompts = write_prompts(rows, out / "prompts.jsonl", cfg.eval.long_threads)
     report = {"name": cfg.name, "task": cfg.task, "items": len(rows), "systems": {}}
     tasks = task_order(rows)
     outputs = {name: score_system(cfg, report, name, model, lora, rows, tasks, prompts)

@@ -55,23 +55,42 @@ def main() -> None:
         for line in tqdm(lines, desc=model.name, file=sys.stderr, disable=None if args.progress else True, dynamic_ncols=True):
             p = json.loads(line)
             samples = p.get("samples", 0)
-            if p["id"] in done and done[p["id"]].get("samples", 0) == samples:  # else asked anew: the later line wins
-                continue
+            mapped = bool(p.get("map"))
+            if p["id"] in done and done[p["id"]].get("samples", 0) == samples and done[p["id"]].get("map", False) == mapped:
+                continue  # else asked anew: the later line wins
             t0, error = time.time(), {}
             try:
                 if samples:  # a subject line as the assistant makes it: the consensus of greedy and sampled lines
                     text = summary_of(model, p["messages"], "line", samples)
                 else:
-                    text = "".join(model.stream(p["messages"], max_tokens=p.get("max_tokens", 256))).strip()
+                    messages = map_reduce_prompt(model, p["map"]) if mapped else p["messages"]
+                    text = "".join(model.stream(messages, max_tokens=p.get("max_tokens", 256))).strip()
             except PromptTooLong as e:  # an empty answer, and the rest goes on
                 tqdm.write(f"{args.prompts}: {p['id']}: {e}", file=sys.stderr)
                 text, error = "", {"error": str(e)}
             dt = time.time() - t0
             n = len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
             f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3),
-                                **({"samples": samples} if samples else {}), **error}) + "\n")
+                                **({"samples": samples} if samples else {}), **({"map": True} if mapped else {}),
+                                **error}) + "\n")
             f.flush()
     print(json.dumps({"decode_tok_s": round(decode_speed(llm), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}))
+
+
+def map_reduce_prompt(model, spec: dict) -> list[dict]:
+    """A long thread's prompt as the assistant builds it: this model's short summary of each message (the
+    map step; its opening words where the summary comes out empty), then the thread as those summaries."""
+    from assistant import tasks
+    from assistant.tasks.summarize import MAX_TOKENS
+    from distill.data import reduce_prompt, thread_emails
+
+    t = tasks.task(f"summarize-{tasks.SummarizeTask.MAP_LENGTH}")
+    summaries = []
+    for email in thread_emails(spec["thread"]):
+        out = "".join(model.stream(t.prompt(t.text(email), spec.get("prompt_version")).messages, max_tokens=MAX_TOKENS[t.length]))
+        summaries.append(t.clean(out) or " ".join(email.body.split()[:40]))
+    return reduce_prompt({"task": spec["task"], "thread": spec["thread"], "prompt_version": spec.get("prompt_version")},
+                         summaries)
 
 
 def decode_speed(llm, runs: int = 3) -> float:

@@ -66,6 +66,8 @@ def score_rows(cfg: Config, rows: list[dict], outputs: dict[str, str]) -> dict:
 
 
 def invented_share(rows: list[dict], outputs: dict[str, str]) -> float:
-    """% of answers stating a name, number, date or email address that their prompt's email does not hold."""
-    hits = sum(bool(invented_facts(outputs[ex["id"]], ex["messages"][-1]["content"])) for ex in rows if outputs[ex["id"]])
+    """% of answers stating a name, number, date or email address that their email (or whole thread) does not hold."""
+    from distill.data import source_text
+
+    hits = sum(bool(invented_facts(outputs[ex["id"]], source_text(ex))) for ex in rows if outputs[ex["id"]])
     return round(100 * hits / max(1, len(rows)), 1)

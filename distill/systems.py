@@ -74,14 +74,19 @@ def systems(cfg: Config, extra: dict[str, tuple[str, str | None]] | None = None)
     return out
 
 
-def write_prompts(rows: list[dict], path: Path) -> Path:
-    """The prompts file `distill.generate` reads: each example's messages and answer budget, and a
-    subject line's sample count (the assistant makes a line from the consensus of several)."""
+def write_prompts(rows: list[dict], path: Path, long_threads: str = "map") -> Path:
+    """The prompts file `distill.generate` reads: each example's messages and answer budget, a
+    subject line's sample count (the assistant makes a line from the consensus of several), and a long
+    thread's messages, which each system summarizes one by one before the thread (`long_threads` "map";
+    "cut": the thread cut to fit instead)."""
     with open(path, "w") as f:
         for ex in rows:
             samples = summarize_task.LINE_SAMPLES if ex["task"].endswith("-line") else 0
+            mapped = {"task": ex["task"], "thread": ex["thread"], "prompt_version": ex.get("prompt_version")} \
+                if "thread" in ex and long_threads == "map" else {}
             f.write(json.dumps({"id": ex["id"], "messages": ex["messages"], "max_tokens": max_tokens_for(ex["task"]),
-                                **({"samples": samples} if samples else {})}) + "\n")
+                                **({"samples": samples} if samples else {}), **({"map": mapped} if mapped else {})},
+                               ensure_ascii=False) + "\n")
     return path
 
 

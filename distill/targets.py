@@ -15,7 +15,7 @@ import random
 import sys
 
 from distill.config import Config
-from distill.data import read_examples
+from distill.data import read_examples, source_text
 from distill.layout import examples_path, require, teacher_file
 from distill.packing import Item
 from distill.teach import load_done, unpack_topk
@@ -53,11 +53,15 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             missing += rec is None
             if not rec or not rec.get("ok"):
                 continue
+            if "map" in ex:  # a long thread: its prompt was built from the teacher's summaries of its messages
+                if not rec.get("messages"):
+                    continue
+                ex = {**ex, "messages": rec["messages"]}
             target, topk = rec["output"], rec.get("topk")
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \
-                    invented_facts(target, ex["messages"][-1]["content"]):
+                    invented_facts(target, source_text(ex)):
                 invented += 1
                 continue
         copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)

@@ -301,31 +301,60 @@ def run(cfg: Config, progress=None) -> Path:
             if rec["id"] in wanted and rec["id"] not in done:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 done[rec["id"]] = rec
-    todo = [e for e in examples if e["id"] not in done]
+    first = [e for e in examples if e["id"] not in done and "map" not in e]
     if tc.limit:
-        todo = todo[: max(0, tc.limit - len(done))]
-    if not todo:
-        if chunks:
-            write_chunks(out, chunks, tc.chunk_size, final=True, skip=skip)
-        held.close()
-        return out
-    teacher = make_teacher(tc)
-    batched = isinstance(teacher, LocalTeacher) and tc.batch > 1 and tc.samples == 1 and not tc.top_k_logits and tc.temperature == 0
-    workers = tc.concurrency if isinstance(teacher, OpenAITeacher) else 1
-    n_new = 0
-    with open(out, "a") as f, ThreadPoolExecutor(workers) as pool:
-        records = _batched_answers(teacher, todo) if batched else pool.map(lambda e: _answer(teacher, e, tc), todo)
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            if progress:
-                progress(rec)
-            if chunks and (n_new := n_new + 1) % tc.chunk_size == 0:
-                write_chunks(out, chunks, tc.chunk_size, skip=skip)
+        first = first[: max(0, tc.limit - len(done))]
+    teacher, n_new = None, 0
+    # two rounds: every prompt that stands alone (a long thread's messages among them), then each long
+    # thread's reduce prompt, built from the teacher's summaries of its messages (see distill.data.map_examples)
+    for round_ in (1, 2):
+        todo = first if round_ == 1 else reduce_examples(examples, done)
+        if tc.limit and round_ == 2:
+            todo = todo[: max(0, tc.limit - len(done))]
+        if not todo:
+            continue
+        teacher = teacher or make_teacher(tc)
+        batched = isinstance(teacher, LocalTeacher) and tc.batch > 1 and tc.samples == 1 and not tc.top_k_logits and tc.temperature == 0
+        workers = tc.concurrency if isinstance(teacher, OpenAITeacher) else 1
+        with open(out, "a") as f, ThreadPoolExecutor(workers) as pool:
+            records = _batched_answers(teacher, todo) if batched else pool.map(lambda e: _answer(teacher, e, tc), todo)
+            for ex, rec in _with_examples(todo, records):
+                if "map" in ex:
+                    rec["messages"] = ex["messages"]  # the reduce prompt, built from this run's answers: kept to train on
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                done[rec["id"]] = rec
+                if progress:
+                    progress(rec)
+                if chunks and (n_new := n_new + 1) % tc.chunk_size == 0:
+                    write_chunks(out, chunks, tc.chunk_size, skip=skip)
     if chunks:
         write_chunks(out, chunks, tc.chunk_size, final=True, skip=skip)
     held.close()
+    return out
+
+
+def _with_examples(todo: list[dict], records) -> Iterator[tuple[dict, dict]]:
+    by_id = {e["id"]: e for e in todo}
+    for rec in records:
+        yield by_id[rec["id"]], rec
+
+
+def reduce_examples(examples: list[dict], done: dict[str, dict]) -> list[dict]:
+    """The long threads' reduce examples not answered yet whose messages all have the teacher's summary (or
+    its rejection: that message then stands as its opening words, as at run time), each with its prompt."""
+    from assistant import tasks
+    from distill.data import reduce_prompt, thread_emails
+
+    out = []
+    for ex in examples:
+        if "map" not in ex or ex["id"] in done or not all(m in done for m in ex["map"]):
+            continue
+        emails = thread_emails(ex["thread"])
+        summaries = [tasks.task(done[m]["task"]).clean(done[m]["output"]) if done[m].get("ok") else "" for m in ex["map"]]
+        summaries = [s or " ".join(e.body.split()[:40]) for s, e in zip(summaries, emails)]
+        out.append({**ex, "messages": reduce_prompt(ex, summaries)})
     return out
 
 

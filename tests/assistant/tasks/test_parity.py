@@ -81,6 +81,31 @@ def test_a_thread_summary_prompt_is_the_one_training_built(tmp_path, length):
     assert "Subject: Server move on Friday" in trained["messages"][-1]["content"]
 
 
+@pytest.mark.parametrize("length", ["short", "long"])
+def test_a_long_threads_map_and_reduce_prompts_are_the_ones_training_built(tmp_path, length):
+    """A thread too long for one prompt: the assistant asks for each message's summary, then for the thread
+    from those summaries; training's map examples are those message prompts, and the reduce prompt
+    `distill teach` builds from the same summaries is the thread prompt the assistant sends."""
+    from distill.teach import reduce_examples
+
+    box = _mailbox(tmp_path)
+    filler = " ".join(f"Step {k}: check rack {k} cabling and note the result in the sheet." for k in range(40))
+    for name in ("1.eml", "2.eml"):
+        (box / name).write_text((box / name).read_text() + filler + "\n")
+    rows = _training(tmp_path, f"summarize-thread-{length}", "mail", box)
+    maps = [r for r in rows if r.get("meta", {}).get("map_of")]
+    [reduce] = [r for r in rows if "map" in r]
+    assert len(maps) == 2
+    model = Recorder(["Ana moves the billing server on Friday.", "Bo will stop the jobs at 17:00.", "The thread."])
+    [thread] = group_threads(list(read_mail(box)))
+    summarize_service.summarize_thread(model, thread, length, samples=0)
+    assert model.calls[:2] == [m["messages"] for m in maps]
+    done = {m["id"]: {"id": m["id"], "task": m["task"], "ok": True, "output": out}
+            for m, out in zip(maps, ["Ana moves the billing server on Friday.", "Bo will stop the jobs at 17:00."])}
+    [built] = reduce_examples(rows, done)
+    assert model.calls[2] == built["messages"]
+
+
 def test_a_reply_prompt_is_the_one_training_built(tmp_path):
     box = _mailbox(tmp_path)
     trained = {ex["id"].split(":")[1]: ex for ex in _training(tmp_path, "reply", "mail", box)}
