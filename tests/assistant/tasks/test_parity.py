@@ -140,3 +140,12 @@ async def test_the_apps_chat_sends_the_prompt_the_chat_turns_were_trained_on(tmp
             await app.workers.wait_for_complete()
             await pilot.pause()
     assert model.calls == [trained["abcd:7:1"], trained["abcd:7:3"]]
+
+
+@pytest.mark.parametrize("version", tasks.versions_of("support"))
+def test_chat_turns_carry_the_reply_prompts_system_message_of_their_version(version):
+    """The support student learned its chat turns beside replies of one prompt version: a chat under that
+    version opens with that version's reply system message (v1's talks of fences v2 students never saw)."""
+    reply = tasks.task("reply").prompt("Where is my order?", version=version).messages
+    chat = tasks.task("chat").prompt([], "Where is my order?", version=version).messages
+    assert chat[0] == reply[0] and chat[0]["role"] == "system"
