@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Generator, Iterator
 
 from assistant import tasks
 from assistant.tasks import Email, Prompt
@@ -192,6 +192,17 @@ def map_examples(src: Source, thread_id: str, thread: list[Email], split: str) -
     return out
 
 
+def _map_step(src: Source, thread_id: str, thread: list[Email], split: str, seen: set[str]) -> Generator[dict, None, list[str]]:
+    """Yields a long training thread's map examples not yielded yet (a held-out thread's are written by each
+    system at eval); returns their ids."""
+    mapped = map_examples(src, thread_id, thread, split)
+    for m in mapped:
+        if m["split"] == "train" and m["id"] not in seen:
+            seen.add(m["id"])
+            yield m
+    return [m["id"] for m in mapped]
+
+
 def thread_record(thread: list[Email], subject: str) -> dict:
     return {"subject": subject, "messages": [{"body": m.body, "sender": m.sender, "date": m.date} for m in thread]}
 
@@ -237,12 +248,7 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                     t = tasks.task(task)
                     prompt = t.prompt(t.text(f["thread"], f["subject"]))  # cut to fit: what the judge reads
                     if t.needs_map(f["thread"]):
-                        mapped = map_examples(src, eid, f["thread"], split_for(src, eid, cfg))
-                        for m in mapped:  # a held-out thread's are written by each system at eval
-                            if m["split"] == "train" and m["id"] not in seen:
-                                seen.add(m["id"])
-                                yield m
-                        f["map"] = [m["id"] for m in mapped]
+                        f["map"] = yield from _map_step(src, eid, f["thread"], split_for(src, eid, cfg), seen)
                 else:
                     text = (f.get("text") or "")[: cfg.data.max_prompt_chars]
                     if src.inject and random_share(eid) < src.inject:
