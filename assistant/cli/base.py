@@ -18,6 +18,11 @@ def emit(obj: dict, as_json: bool, text: str) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False) if as_json else text)
 
 
+def source_lines(sources: list[dict]) -> list[str]:
+    """The passages an answer's [n] marks point at, one line each: number, title, where it is."""
+    return [f"[{s['n']}] {s['title'] or '(untitled)'} — {s['message_id'] or s['path']}" for s in sources]
+
+
 def progress(total: int | None, label: str):
     """A progress bar on stderr when it is a terminal, else a one-line status there every STATUS_EVERY
     seconds (a log or a pipe still shows that long work is moving). Use as rich's Progress:

@@ -10,7 +10,7 @@ import click
 
 from assistant import AssistantError
 
-from assistant.cli.base import cli, emit, first_use_indexing, model_option
+from assistant.cli.base import cli, emit, first_use_indexing, model_option, source_lines
 from assistant.cli.run import _stream_out
 
 
@@ -104,5 +104,4 @@ def ask(question, collection, k, as_json, model_name, base_url):
         click.echo(json.dumps({"answer": out["answer"], "sources": out["sources"], "model": out["model"]}))
         return
     click.echo(result.answer + "\n")
-    for s in out["sources"]:
-        click.echo(f"[{s['n']}] {s['title']} — {s['message_id'] or s['path']}")
+    click.echo("\n".join(source_lines(out["sources"])))

@@ -9,7 +9,7 @@ import click
 
 from assistant import AssistantError
 
-from assistant.cli.base import cli, emit, first_use_indexing, model_option, progress
+from assistant.cli.base import cli, emit, first_use_indexing, model_option, progress, source_lines
 from assistant.tasks.summarize import LINE_SAMPLES
 
 
@@ -96,7 +96,8 @@ def summarize(paths, length, threads, samples, as_json, refresh, no_log, model_n
 @cli.command()
 @click.argument("path", default="-")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"reply\", \"model\"} as JSON.")
-@click.option("--kb", help="Ground the reply in this retrieval collection and cite it.")
+@click.option("--kb", help="Ground the reply in this retrieval collection (demo-kb: the built-in one); the "
+                            "passages its [n] marks cite are listed under it, and in --json as sources.")
 @click.option("--edit", is_flag=True, help="Open the draft in $EDITOR; the final text is kept for retraining.")
 @click.option("--no-log", is_flag=True, help="Do not record this run in the history.")
 @model_option
@@ -113,7 +114,7 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
     """
     from pathlib import Path
 
-    from assistant.services import models, prompting, retrieval, store
+    from assistant.services import models, prompting, store
     from assistant.services import reply as reply_service
     from assistant.mail import MailError, read_mail
 
@@ -128,22 +129,26 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
         if not (msg.body or msg.subject):
             first = next(read_mail(path), None)
             raise AssistantError(f"{path}: {first.error if isinstance(first, MailError) else 'empty message'}")
-    chunks = None
-    if kb:
+    start, grounded = time.time(), None
+    if kb:  # drafted whole: its citation marks are placed before it is shown
         with first_use_indexing() as indexing:
-            chunks = [h.text for h in retrieval.passages(msg.subject + "\n" + msg.body, kb, k=4, progress=indexing)[1]]
-    start = time.time()
-    if as_json or edit:
-        text = reply_service.draft_reply(model, msg, chunks)
+            grounded = reply_service.grounded_reply(model, msg, kb, progress=indexing)
+        text = grounded.reply
+        if grounded.collection != kb:
+            click.echo(f"(nothing indexed yet: grounded in the built-in {grounded.collection} collection)", err=True)
+    elif as_json or edit:
+        text = reply_service.draft_reply(model, msg)
     else:
-        text = "".join(_stream_out(reply_service.stream_reply(model, msg, chunks)))
+        text = "".join(_stream_out(reply_service.stream_reply(model, msg)))
     final = text
     if edit:
         final = (click.edit(text) or text).strip()
     if as_json:
-        emit({"reply": final, "model": model.name}, True, "")
-    elif edit:
+        emit({**(grounded.to_json() if grounded else {}), "reply": final, "model": model.name}, True, "")
+    elif edit or grounded:
         click.echo(final)
+    if grounded and not as_json:
+        click.echo("\n" + "\n".join(source_lines(grounded.to_json()["sources"])))
     db = None if no_log else _history()
     if db is not None:
         store.log_response(db, model=model.name, kind="reply", prompt=msg.body, response=final,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 from assistant.engine.loops import stop_loops
@@ -33,6 +34,30 @@ def stream_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) ->
 
 def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> str:
     return reply_task.clean("".join(stream_reply(model, msg, kb)))
+
+
+@dataclass
+class GroundedReply:
+    reply: str
+    sources: list  # retrieval Hits, numbered from 1 in the reply's [n] marks
+    collection: str
+    model: str
+
+    def to_json(self) -> dict:
+        return {"reply": self.reply, "model": self.model, "collection": self.collection,
+                "sources": [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title}
+                            for i, h in enumerate(self.sources, 1)]}
+
+
+def grounded_reply(model: ChatModel, msg: Message, collection: str, k: int = 4, progress=None) -> GroundedReply:
+    """A reply drafted with the top `k` passages of a collection in its prompt; [n] marks say which passage
+    backs a sentence (the model's own, else where most of a sentence's words come from one passage)."""
+    from assistant.services import retrieval
+    from assistant.tasks.ask import cite
+
+    name, hits = retrieval.passages(f"{msg.subject}\n{msg.body}", collection, k, progress=progress)
+    texts = [h.text for h in hits]
+    return GroundedReply(cite(draft_reply(model, msg, texts), texts), hits, name, model.name)
 
 
 def reply_slots() -> dict[str, str]:

@@ -30,15 +30,23 @@ def _content(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
 
 
+def keep_valid(answer: str, n: int) -> str:
+    """The answer without citation marks that point at no passage ([5] of four, [0]): every mark a
+    reader sees maps to a source listed under the answer."""
+    return re.sub(r"\s?\[(\d+)\]", lambda m: m.group() if 1 <= int(m.group(1)) <= n else "", answer)
+
+
 def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float = 0.6) -> str:
     """The answer with [n] after each sentence most of whose words come from passage n.
 
     A 135M model seldom writes the citations the prompt asks for; where it wrote none, each
     sentence of at least `min_words` content words gets the passage that holds the largest share of
     them, if that share is at least `min_share`. A sentence drawn from no passage stays unmarked,
-    so a reader sees which statements the sources back. An answer that cites already is kept.
+    so a reader sees which statements the sources back. An answer that cites already is kept, without
+    marks that point at no passage.
     """
-    if not passages or any(1 <= int(n) <= len(passages) for n in _CITED.findall(answer)):
+    answer = keep_valid(answer, len(passages))
+    if not passages or _CITED.search(answer):
         return answer
     vocab = [_content(p) for p in passages]
     out = []
