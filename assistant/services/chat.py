@@ -57,8 +57,7 @@ class Answer:
 
     def to_json(self) -> dict:
         return {"answer": self.answer, "model": self.model, "collection": self.collection,
-                "sources": [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title}
-                            for i, h in enumerate(self.sources, 1)]}
+                "sources": retrieval.sources_json(self.sources)}
 
 
 def ask(model: ChatModel, question: str, collection: str = "default", k: int = 4, progress=None) -> Answer:

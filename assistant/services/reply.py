@@ -44,9 +44,10 @@ class GroundedReply:
     model: str
 
     def to_json(self) -> dict:
+        from assistant.services import retrieval
+
         return {"reply": self.reply, "model": self.model, "collection": self.collection,
-                "sources": [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title}
-                            for i, h in enumerate(self.sources, 1)]}
+                "sources": retrieval.sources_json(self.sources)}
 
 
 def grounded_reply(model: ChatModel, msg: Message, collection: str, k: int = 4, progress=None) -> GroundedReply:

@@ -34,6 +34,11 @@ def passages(query: str, name: str = "default", k: int = 4, idx: Index | None = 
     return resolved, by_source(idx.search(query, resolved, k * SEARCH_DEPTH), k)
 
 
+def sources_json(hits: list[Hit]) -> list[dict]:
+    """The passages an answer cites, numbered as its [n] marks number them."""
+    return [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
+
+
 SEARCH_DEPTH = 3  # chunks searched per passage wanted: several may come from one source
 
 
@@ -57,4 +62,4 @@ def by_source(hits: list[Hit], k: int) -> list[Hit]:
     return out
 
 
-__all__ = ["DEMO_KB", "Hit", "Index", "collection", "open_index", "passages"]
+__all__ = ["DEMO_KB", "Hit", "Index", "by_source", "collection", "open_index", "passages", "sources_json"]
