@@ -20,7 +20,7 @@ import sqlite3
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -497,6 +497,10 @@ class Index:
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
         return self._hits(best, query)
 
+    def passages(self, query: str, collection: str = "default", k: int = 4) -> list[Hit]:
+        """The top `k` passages for a grounded answer: one per source (see `by_source`)."""
+        return by_source(self.search(query, collection, k * SEARCH_DEPTH), k)
+
     def _hits(self, best: list[tuple[int, float]], query: str) -> list[Hit]:
         if not best:
             return []
@@ -504,6 +508,29 @@ class Index:
             f"SELECT * FROM chunks WHERE id IN ({','.join('?' * len(best))})", [i for i, _ in best])}
         return [Hit(rows[i]["path"], rows[i]["ord"], s, snippet(rows[i]["text"], query), rows[i]["text"],
                     rows[i]["title"] or "", rows[i]["message_id"], rows[i]["thread_id"]) for i, s in best]
+
+
+SEARCH_DEPTH = 3  # chunks searched per passage wanted: several may come from one source
+
+
+def by_source(hits: list[Hit], k: int) -> list[Hit]:
+    """Hits as passages to number and cite: the chunks of one source (a file or message) become one passage,
+    its best chunk first, and a passage whose text another already holds (the same page in two places) is
+    dropped, so that no two numbers point at the same page. The first `k`, in the order of their best chunk."""
+    groups: dict[tuple, list[Hit]] = {}
+    for h in hits:
+        groups.setdefault((h.path, h.message_id), []).append(h)
+    out, seen = [], set()
+    for chunks in groups.values():
+        text = "\n…\n".join(h.text.strip() for h in chunks)
+        key = " ".join(re.findall(r"\w+", text.lower()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(replace(chunks[0], text=text))
+        if len(out) == k:
+            break
+    return out
 
 
 def fuse(lex: dict[int, float], dense: dict[int, float], alpha: float) -> dict[int, float]:

@@ -80,7 +80,7 @@ def between(obj, section: str, **ranges: tuple[float, float]) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str = field(metadata={"help": "aeslc | bitext | tickets | abcd | mail | threads | csv | jsonl | feedback"})
+    kind: str = field(metadata={"help": "aeslc | bitext | tickets | abcd | mail | threads | csv | jsonl | feedback | grounded"})
     path: str = field(metadata={"help": "file or folder, relative to the config file"})
     task: str = field(default="", metadata={"help": "summarize-line|short|long, summarize-thread-*, reply, chat; default from kind"})
     target: str = field(default="reference", metadata={"help": "reference (the source's own answer) or teacher"})
@@ -91,11 +91,14 @@ class Source:
     split: str = field(default="auto", metadata={"help": "auto (by hash), train, or val (e.g. a dev file)"})
     val_percent: float = field(default=-1.0, metadata={"help": "held-out share of this source when split is auto (-1: data.val_percent)"})
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
+    kb_data: str = field(default="", metadata={"help": "grounded: the folder of the shared data sets the StackFAQ "
+                                                       "knowledge base is written from"})
 
     def __post_init__(self):
         where = "data.sources"
         check_types(self, where)
-        one_of(self, where, kind=("aeslc", "bitext", "tickets", "abcd", "mail", "threads", "csv", "jsonl", "feedback"),
+        one_of(self, where, kind=("aeslc", "bitext", "tickets", "abcd", "mail", "threads", "csv", "jsonl", "feedback",
+                                  "grounded"),
                split=("auto", "train", "val"), target=("reference", "teacher"))
         at_least(self, where, limit=0, weight=0)
         between(self, where, inject=(0, 1))

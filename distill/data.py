@@ -27,7 +27,7 @@ from distill.layout import examples_path
 
 DEFAULT_TASK = {"aeslc": "summarize-line", "bitext": "reply", "tickets": "reply", "abcd": "chat",
                 "mail": "summarize-short", "threads": "summarize-thread-short", "csv": "reply", "jsonl": "reply",
-                "feedback": "reply"}
+                "feedback": "reply", "grounded": "ask"}
 csv.field_size_limit(1 << 24)
 
 
@@ -40,6 +40,8 @@ def prompt_for(task: str, text: str, subject: str = "", sender: str = "", kb=Non
     t = tasks.task(task)
     if task == "reply":
         return t.prompt(text, subject=subject, kb=kb)
+    if task == "ask":
+        return t.prompt(text, kb or [])
     return t.prompt(t.text(Email(text, subject, sender, date)))
 
 
@@ -115,9 +117,26 @@ def _examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             rid = str(r.get(cols["id"]) or hashlib.sha1(str(r[cols["text"]]).encode()).hexdigest()[:12])
             yield f"{path.stem}:{rid}", {"text": str(r[cols["text"]]), "subject": str(r.get(cols["subject"]) or ""),
                                          "reference": str(r.get(cols["target"]) or "")}
+    elif kind == "grounded":  # questions over a knowledge base (distill.grounded), asked with its top passages
+        yield from _grounded_examples(src, path)
     elif kind == "feedback":
         for r in _rows_jsonl(path):
             yield f"feedback:{r['id']}", {"text": r["input"], "reference": r["final"], "meta": {"draft": r.get("draft", "")}}
+
+
+def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
+    """Each question with the passages the assistant's own retrieval finds for it (Index.passages, over an index
+    of the question's KB built beside the questions file) and the passage known to answer it, or none."""
+    from distill import grounded
+
+    wanted = {"train": "train", "val": "dev"}.get(src.split)
+    rows = [r for r in _rows_jsonl(path) if wanted is None or r["split"] == wanted]
+    idx = grounded.index_for({r["kb"] for r in rows}, path.parent, Path(src.kb_data) if src.kb_data else None)
+    for r in rows:
+        hits = idx.passages(r["question"], grounded.collection(r["kb"]), grounded.PASSAGES)
+        yield r["id"], {"text": r["question"], "kb": [h.text for h in hits], "split": "val" if r["split"] == "dev" else "train",
+                        "meta": {"kb": r["kb"], "source": r["source"], "passages": [Path(h.path).name for h in hits],
+                                 "passage_texts": [h.text for h in hits]}}
 
 
 def _mail_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
@@ -255,13 +274,14 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                         text, eid = inject(text, eid), eid + ":inj"
                     if not text.strip():
                         continue
-                    prompt = prompt_for(task, text, f.get("subject", ""), f.get("sender", ""), date=f.get("date"))
+                    prompt = prompt_for(task, text, f.get("subject", ""), f.get("sender", ""), date=f.get("date"),
+                                        kb=f.get("kb"))
                 messages = prompt.messages
                 key = hashlib.sha1(json.dumps(messages).encode()).hexdigest()
                 if key in seen:
                     continue
                 ref = f.get("reference") or ""
-                split = split_for(src, eid, cfg)
+                split = f.get("split") or split_for(src, eid, cfg)
                 if src.target == "reference" and split == "train":  # a training target of a sensible length
                     first = ref[0] if isinstance(ref, list) else ref
                     if not (cfg.data.min_target_chars <= len(first) <= cfg.data.max_target_chars):

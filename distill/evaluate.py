@@ -34,14 +34,21 @@ def items(cfg: Config, eval_file: str = "") -> list[dict]:
     rows = [e for e in read_examples(src) if e.get("split", "val") == "val"]
     by_task: dict[str, list[dict]] = {}
     for e in rows:
-        by_task.setdefault(e.get("task", cfg.task), []).append(e)
+        by_task.setdefault(group_of(e, cfg.task), []).append(e)
     return [e for group in by_task.values() for e in group[: cfg.eval.examples]]
+
+
+def group_of(ex: dict, default: str = "") -> str:
+    """The report card's task for an item: its task, with "+kb" for a reply asked with knowledge-base passages
+    (scored apart from replies without, and for how it uses them)."""
+    task = ex.get("task") or default
+    return f"{task}+kb" if task == "reply" and "passage_texts" in ex.get("meta", {}) else task
 
 
 def task_order(rows: list[dict]) -> list[str]:
     """The tasks of the report card, the headline first: the task with the most held-out items (the
     first seen among equals). A summarize student's 100 subject lines, not the 6 threads that came first."""
-    counts = collections.Counter(ex["task"] for ex in rows)
+    counts = collections.Counter(group_of(ex) for ex in rows)
     return sorted(counts, key=lambda t: -counts[t])
 
 
@@ -80,7 +87,7 @@ def score_system(cfg: Config, report: dict, name: str, model: str, lora: str | N
     gens = {json.loads(l)["id"]: json.loads(l)["output"] for l in open(cache_file(out, name, model, lora))}
     answers = {ex["id"]: clean(ex["task"], gens.get(ex["id"], "")) for ex in rows}
     for task in tasks:
-        scored = score_rows(cfg, [ex for ex in rows if ex["task"] == task], answers)
+        scored = score_rows(cfg, [ex for ex in rows if group_of(ex) == task], answers)
         report.setdefault("tasks", {}).setdefault(task, {})[name] = scored
     report["systems"][name] = {**report["tasks"][tasks[0]][name], **speed, "model": Path(model).name,
                                "lora": Path(lora).name if lora else None}
@@ -91,7 +98,7 @@ def judge_student(cfg: Config, report: dict, rows: list[dict], tasks: list[str],
     """Win rates of the student over every other system (not its own other forms), per judged task."""
     for task in [t for t in tasks if not cfg.eval.judge_tasks or t in cfg.eval.judge_tasks]:
         key = "" if task == tasks[0] else f"{task}: "
-        task_rows = [ex for ex in rows if ex["task"] == task]
+        task_rows = [ex for ex in rows if group_of(ex) == task]
         report.setdefault("judge", {}).update(
             {f"{key}student_vs_{o}": judge(cfg, task_rows, outputs, "student", o, cfg.eval.judge_examples)
              for o in outputs if o != "student" and not o.startswith("student-")})
@@ -99,5 +106,5 @@ def judge_student(cfg: Config, report: dict, rows: list[dict], tasks: list[str],
 
 def samples_of(rows: list[dict], tasks: list[str], outputs: dict[str, dict]) -> list[dict]:
     """A few items with every system's answer: 5 of the headline task, 2 of each other."""
-    shown = [ex for t in tasks for ex in [r for r in rows if r["task"] == t][: 5 if t == tasks[0] else 2]]
+    shown = [ex for t in tasks for ex in [r for r in rows if group_of(r) == t][: 5 if t == tasks[0] else 2]]
     return [{"id": ex["id"], "reference": ex["reference"], **{n: outputs[n][ex["id"]] for n in outputs}} for ex in shown]

@@ -62,7 +62,39 @@ def score_rows(cfg: Config, rows: list[dict], outputs: dict[str, str]) -> dict:
             "mean_words": round(sum(words) / n, 1), "format_ok": round(100 * sum(fmt) / n, 1), "items": len(rows),
             **({"house_style": round(100 * sum(house_style_ok(outputs[ex["id"]]) for ex in rows) / n, 1)}
                if cfg.task == "support" else {}),
-            **({"invented": invented_share(rows, outputs)} if cfg.task == "summarize" else {})}
+            **({"invented": invented_share(rows, outputs)} if cfg.task == "summarize" else {}),
+            **(grounded_scores(rows, outputs) if rows and "passage_texts" in rows[0].get("meta", {}) else {})}
+
+
+def grounded_scores(rows: list[dict], outputs: dict[str, str]) -> dict:
+    """How an answer grounded in numbered passages uses them, on its own [n] marks (not the overlap marks the
+    assistant adds where a model cites nothing), in %:
+    cites: answerable questions whose answer cites a passage; citation_precision: marks whose sentence's content
+    words are mostly in the passage it names; source_recall: answerable questions whose known source was
+    retrieved and is cited; abstention: unanswerable questions whose answer says the passages do not answer
+    it; false_abstention: answerable ones that say so; retrieved: answerable questions whose source was retrieved."""
+    from assistant.tasks.ask import abstains, cited_sentences, keep_valid, supported
+
+    answerable = [ex for ex in rows if ex["meta"]["source"]]
+    unanswerable = [ex for ex in rows if not ex["meta"]["source"]]
+    retrieved = [ex for ex in answerable if ex["meta"]["source"] in ex["meta"]["passages"]]
+    marks, right, cites, recalled = 0, 0, 0, 0
+    is_answerable, was_retrieved = {ex["id"] for ex in answerable}, {ex["id"] for ex in retrieved}
+    for ex in rows:
+        texts = ex["meta"]["passage_texts"]
+        pairs = cited_sentences(keep_valid(outputs[ex["id"]], len(texts)))
+        marks += len(pairs)
+        right += sum(supported(sentence, texts[n - 1]) for sentence, n in pairs)
+        if ex["id"] in is_answerable:
+            cites += bool(pairs)
+        if ex["id"] in was_retrieved:
+            recalled += (ex["meta"]["passages"].index(ex["meta"]["source"]) + 1) in {n for _, n in pairs}
+    pct = lambda a, b: round(100 * a / b, 1) if b else None
+    return {"cites": pct(cites, len(answerable)), "citation_precision": pct(right, marks),
+            "source_recall": pct(recalled, len(retrieved)),
+            "abstention": pct(sum(abstains(outputs[ex["id"]]) for ex in unanswerable), len(unanswerable)),
+            "false_abstention": pct(sum(abstains(outputs[ex["id"]]) for ex in answerable), len(answerable)),
+            "retrieved": pct(len(retrieved), len(answerable))}
 
 
 def invented_share(rows: list[dict], outputs: dict[str, str]) -> float:

@@ -31,6 +31,7 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
     if any("invented" in s for by in report.get("tasks", {}).values() for s in by.values()):
         lines += ["", "Invented facts: the share of answers that state a name, number, date or email address "
                       "their email does not contain (assistant.tasks.facts; lexical, the same rule for every system)."]
+    lines += grounded_lines(report)
     styled = {n: s["house_style"] for n, s in report["systems"].items() if "house_style" in s}
     if styled:
         lines += ["", "House style (greets first, signs off last): " + ", ".join(f"{n} {v}%" for n, v in styled.items()) + "."]
@@ -51,6 +52,26 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
             if k not in ("id", "reference"):
                 lines.append(f"  - {k}: {v[:300]!r}")
     return "\n".join(lines) + "\n"
+
+
+def grounded_lines(report: dict) -> list[str]:
+    """For each task answered from knowledge-base passages, how each system used them (distill.metrics.grounded_scores)."""
+    lines = []
+    for task, by_system in report.get("tasks", {}).items():
+        if not all("citation_precision" in s for s in by_system.values()):
+            continue
+        first = next(iter(by_system.values()))
+        lines += ["", f"`{task}`, grounded: {first['retrieved']}% of the answerable questions had their known source among "
+                      "the passages. On each system's own [n] marks:", "",
+                  "| system | cites % | citation precision % | source recall % | abstention % | false abstention % |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {n} | {s['cites']} | {s['citation_precision']} | {s['source_recall']} | {s['abstention']} | "
+                  f"{s['false_abstention']} |" for n, s in by_system.items()]
+    if lines:
+        lines += ["", "Citation precision: marks whose sentence's content words are mostly in the passage named; source "
+                      "recall: the known source cited, where it was retrieved; abstention: unanswerable questions answered "
+                      "with 'the passages do not cover it'; false abstention: answerable ones answered so."]
+    return lines
 
 
 def plots(cfg: Config, report: dict) -> None:

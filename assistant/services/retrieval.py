@@ -9,11 +9,8 @@ base, indexed on first use.
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
-
 from assistant.demo import DEMO_KB, resolve_collection
-from assistant.index import Hit, Index
+from assistant.index import Hit, Index, by_source
 
 
 def open_index() -> Index:
@@ -28,38 +25,15 @@ def collection(name: str, idx: Index | None = None, progress=None) -> str:
 
 def passages(query: str, name: str = "default", k: int = 4, idx: Index | None = None,
              progress=None) -> tuple[str, list[Hit]]:
-    """The collection actually searched and the top `k` passages for `query`, one per source (see `by_source`)."""
+    """The collection actually searched and the top `k` passages for `query`, one per source (Index.passages)."""
     idx = idx or open_index()
     resolved = resolve_collection(name, idx, progress)
-    return resolved, by_source(idx.search(query, resolved, k * SEARCH_DEPTH), k)
+    return resolved, idx.passages(query, resolved, k)
 
 
 def sources_json(hits: list[Hit]) -> list[dict]:
     """The passages an answer cites, numbered as its [n] marks number them."""
     return [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
-
-
-SEARCH_DEPTH = 3  # chunks searched per passage wanted: several may come from one source
-
-
-def by_source(hits: list[Hit], k: int) -> list[Hit]:
-    """Hits as passages to number and cite: the chunks of one source (a file or message) become one passage,
-    its best chunk first, and a passage whose text another already holds (the same page in two places) is
-    dropped, so that no two numbers point at the same page. The first `k`, in the order of their best chunk."""
-    groups: dict[tuple, list[Hit]] = {}
-    for h in hits:
-        groups.setdefault((h.path, h.message_id), []).append(h)
-    out, seen = [], set()
-    for chunks in groups.values():
-        text = "\n…\n".join(h.text.strip() for h in chunks)
-        key = " ".join(re.findall(r"\w+", text.lower()))
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(replace(chunks[0], text=text))
-        if len(out) == k:
-            break
-    return out
 
 
 __all__ = ["DEMO_KB", "Hit", "Index", "by_source", "collection", "open_index", "passages", "sources_json"]

@@ -62,3 +62,34 @@ def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float 
             parts.append(sentence)
         out.append(" ".join(parts))
     return "\n".join(out)
+
+
+_ABSTAIN = re.compile(
+    r"\b(?:passages?|sources?|knowledge base|excerpts?|information (?:provided|given|above)|context)\b[^.]{0,80}?"
+    r"\b(?:do(?:es)? not|don't|doesn't|cannot|can't|did not|didn't)\b[^.]{0,40}?\b(?:answer|cover|contain|mention|"
+    r"say|include|provide|address|explain|describe)"
+    r"|\b(?:not|never) (?:covered|mentioned|included|addressed|described) (?:in|by) the (?:passages?|sources?|knowledge base)"
+    r"|\bno (?:relevant )?information (?:about|on|regarding)\b"
+    r"|\bI (?:could not|couldn't|cannot|can't|did not|didn't) find\b[^.]{0,60}\b(?:passages?|sources?|knowledge base)",
+    re.I)
+
+
+def abstains(answer: str) -> bool:
+    """Whether an answer says its passages do not answer the question (what a grounded answer should say
+    when they do not, rather than answer from elsewhere)."""
+    return bool(_ABSTAIN.search(answer))
+
+
+def cited_sentences(answer: str) -> list[tuple[str, int]]:
+    """(sentence, n) for each [n] mark, the sentence being the text the mark closes."""
+    out = []
+    for line in answer.split("\n"):
+        for sentence in _SENTENCE.split(line):
+            out += [(sentence, int(n)) for n in _CITED.findall(sentence)]
+    return out
+
+
+def supported(sentence: str, passage: str, min_share: float = 0.5) -> bool:
+    """Whether most of a sentence's content words are in the passage (a lexical check of a citation)."""
+    words = _content(_CITED.sub("", sentence))
+    return bool(words) and len(words & _content(passage)) / len(words) >= min_share

@@ -2,6 +2,8 @@
 
 import json
 
+from assistant import tasks
+from assistant.paths import data_dir as user_dir
 from distill import data as data_stage
 from distill.config import load_config
 from tests.distill.helpers import write_config
@@ -103,3 +105,33 @@ house_style = true
     # held-out references stay the data set's own, so scores compare with other systems
     raw = [r for r in val if r["source"] == "bitext"]
     assert raw and not any(house_style_ok(r["reference"]) for r in raw)
+
+
+def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(tmp_path):
+    """The real index over the shipped demo KB: a training prompt holds the passages `assistant ask` would
+    show for the question, numbered as it numbers them, and knows which of them (if any) answers it."""
+    import gzip
+
+    from assistant.index import Index
+    from distill import grounded
+
+    qs = tmp_path / "questions.jsonl.gz"
+    rows = [{"id": "demo:q1", "kb": "demo", "question": "I forgot my password, how do I get a new one?",
+             "source": "account-access-recover-password.md", "split": "train"},
+            {"id": "demo:q2", "kb": "demo", "question": "How do I subscribe to your newsletter?", "source": None, "split": "dev"}]
+    with gzip.open(qs, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'name = "g"\ntask = "support"\n[[data.sources]]\nkind = "grounded"\npath = "{qs}"\ntask = "ask"\n'
+                   f'target = "teacher"\n[[data.sources]]\nkind = "grounded"\npath = "{qs}"\ntask = "reply"\ntarget = "teacher"\n')
+    out = {ex["id"]: ex for ex in data_stage.build_examples(load_config(cfg))}
+    ask, reply = out["demo:q1"], out["demo:q1:reply"]
+    assert ask["split"] == "train" and out["demo:q2"]["split"] == "val"  # the corpus's own split
+    meta = ask["meta"]
+    assert meta["source"] in meta["passages"] and len(meta["passages"]) == grounded.PASSAGES
+    idx = Index.open(user_dir() / "grounded" / "index.db")
+    hits = idx.passages(rows[0]["question"], grounded.collection("demo"), grounded.PASSAGES)
+    assert ask["messages"] == tasks.task("ask").prompt(rows[0]["question"], [h.text for h in hits]).messages
+    assert reply["messages"] == tasks.task("reply").prompt(rows[0]["question"], kb=[h.text for h in hits]).messages
+    n = meta["passages"].index(meta["source"]) + 1
+    assert f"[{n}] # Recover Password" in ask["messages"][-1]["content"]

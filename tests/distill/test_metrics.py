@@ -26,3 +26,41 @@ def test_invented_facts_are_scored_per_system_and_shown(tmp_path, shared):
     md = render_markdown(report, [])
     assert "| student | " in md and "invented facts % |" in md
     assert any(line.startswith("| teacher |") and line.endswith(" 50.0 |") for line in md.splitlines())
+
+
+def test_grounded_scores_read_the_models_own_citations():
+    from distill.metrics import grounded_scores
+
+    reset = "To reset a password, open Settings, choose Security and click Reset password. A link is emailed."
+    refund = "Refunds are paid to the original card within five business days."
+
+    def row(i, source):
+        return {"id": f"q{i}", "meta": {"source": source, "passages": ["reset.md", "refund.md"],
+                                        "passage_texts": [reset, refund]}}
+
+    rows = [row(1, "reset.md"), row(2, "refund.md"), row(3, "other.md"), row(4, None), row(5, None)]
+    outputs = {
+        "q1": "Open Settings, choose Security and click Reset password [1]. Refunds take a week [2].",  # 1 right, 1 wrong
+        "q2": "Refunds are paid to the original card within five business days [2]. See also [7].",  # [7]: no passage
+        "q3": "Open Settings and click Reset password.",  # no marks; its source was not retrieved
+        "q4": "The passages do not cover how to change a username.",
+        "q5": "You can change it in your profile [1].",
+    }
+    s = grounded_scores(rows, outputs)
+    assert s["retrieved"] == round(100 * 2 / 3, 1)
+    assert s["cites"] == round(100 * 2 / 3, 1)
+    assert s["citation_precision"] == 50.0  # q1 [1] and q2 [2] right; q1 [2] and q5 [1] wrong; [7] dropped
+    assert s["source_recall"] == 100.0  # q1 cites reset.md as [1], q2 refund.md as [2]
+    assert s["abstention"] == 50.0 and s["false_abstention"] == 0.0
+
+
+def test_abstention_is_recognised_in_its_usual_forms():
+    from assistant.tasks.ask import abstains
+
+    for text in ("The passages do not cover changing a username.", "I couldn't find anything about this in the knowledge base.",
+                 "The provided sources don't mention a newsletter.", "There is no information about reviews in the passages.",
+                 "This is not covered in the knowledge base."):
+        assert abstains(text), text
+    for text in ("Open Settings and click Reset password [1].", "We do not charge a fee for returns [2].",
+                 "Please don't share your password with anyone."):
+        assert not abstains(text), text

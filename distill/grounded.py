@@ -1,0 +1,141 @@
+"""The grounded question corpus: questions over real knowledge bases, each with the passage that answers it
+or none (the knowledge base cannot answer it), for teaching and judging answers that use and cite a KB.
+
+    python -m distill.grounded ../shared/data data/grounded      # writes data/grounded/questions.jsonl.gz
+
+A `grounded` data source asks these questions with the passages the assistant's own retrieval finds
+(Index.passages) in an index of each KB, built in the data dir on first use.
+
+Knowledge bases:
+- demo: the shipped demo KB (assets/demo/kb, ABCD's agent guidelines, MIT). Questions are real customer
+  requests from Bitext (CDLA-Sharing-1.0) whose intent one guideline covers (INTENT_SOURCE); requests of
+  intents no guideline covers (UNCOVERED) are the questions it cannot answer.
+- stackfaq: 125 web-app how-to threads (StackExchange, CC BY-SA), one file each, with its 400 paraphrased
+  user queries and the thread that answers each; customer-order requests are asked of it too, unanswerable.
+Each line: {"id", "kb", "question", "source" (a file name in the KB folder, or null), "split"}. The split
+is a hash of the id (DEV_PERCENT held out), so it never moves.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import random
+import sys
+from pathlib import Path
+
+DEV_PERCENT = 15
+DEMO_KB = Path(__file__).resolve().parents[1] / "assets" / "demo" / "kb"
+# Bitext intent → the guideline that answers it (only where one guideline clearly does)
+INTENT_SOURCE = {
+    "recover_password": "account-access-recover-password.md",
+    "change_shipping_address": "shipping-issue-manage-shipping.md",
+    "cancel_order": "order-issue-manage-cancel.md",
+    "place_order": "order-issue-manage-create.md",
+    "get_refund": "product-defect-initiate-refund.md",
+    "track_refund": "product-defect-refund-status.md",
+    "track_order": "shipping-issue-shipping-status.md",
+    "delivery_period": "order-issue-status-delivery-time.md",
+    "check_refund_policy": "storewide-query-policy-faq.md",
+}
+UNCOVERED = ("newsletter_subscription", "review", "create_account", "delete_account")  # no guideline for these
+PER_INTENT, PER_UNCOVERED, STACKFAQ_UNANSWERABLE, DEMO_UNANSWERABLE_FROM_STACKFAQ = 35, 15, 60, 40
+
+
+def split_of(qid: str) -> str:
+    return "dev" if int(hashlib.sha1(qid.encode()).hexdigest()[:8], 16) % 100 < DEV_PERCENT else "train"
+
+
+def write_stackfaq_kb(shared: Path, dest: Path) -> dict[str, str]:
+    """The StackFAQ threads as one Markdown file each (title, then the answers); doc id → file name."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for line in open(shared / "stackfaq-retrieval" / "corpus.jsonl", encoding="utf-8"):
+        d = json.loads(line)
+        names[d["doc_id"]] = name = f"{d['doc_id']}.md"
+        (dest / name).write_text(f"# {d['title']}\n\n{d['text'].strip()}\n", encoding="utf-8")
+    return names
+
+
+def questions(shared: Path, stackfaq_names: dict[str, str]) -> list[dict]:
+    rng = random.Random(0)
+    by_intent: dict[str, list[str]] = {}
+    for r in csv.DictReader(open(shared / "bitext-customer-support" / "bitext_v2_train.csv", encoding="utf-8")):
+        by_intent.setdefault(r["intent"], []).append(r["instruction"].strip())
+    for qs in by_intent.values():
+        rng.shuffle(qs)
+
+    def q(kb: str, text: str, source: str | None) -> dict:
+        qid = f"{kb}:{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+        return {"id": qid, "kb": kb, "question": text, "source": source, "split": split_of(qid)}
+
+    out = [q("demo", t, src) for intent, src in INTENT_SOURCE.items() for t in by_intent[intent][:PER_INTENT]]
+    out += [q("demo", t, None) for intent in UNCOVERED for t in by_intent[intent][:PER_UNCOVERED]]
+    for line in open(shared / "stackfaq-retrieval" / "queries.jsonl", encoding="utf-8"):
+        r = json.loads(line)
+        out.append(q("stackfaq", r["text"].strip(), stackfaq_names[r["thread_id"]]))
+    # the other KB's questions, which this one cannot answer (drawn past those used above)
+    orders = [t for intent in INTENT_SOURCE for t in by_intent[intent][PER_INTENT:PER_INTENT + 10]]
+    out += [q("stackfaq", t, None) for t in rng.sample(orders, STACKFAQ_UNANSWERABLE)]
+    web = [r for r in out if r["kb"] == "stackfaq" and r["source"]]
+    out += [q("demo", r["question"], None) for r in rng.sample(web, DEMO_UNANSWERABLE_FROM_STACKFAQ)]
+    seen, unique = set(), []
+    for r in out:
+        if r["id"] not in seen:
+            seen.add(r["id"])
+            unique.append(r)
+    return unique
+
+
+PASSAGES = 4  # passages in a grounded prompt, as `assistant ask` and `reply --kb` use
+
+
+def collection(kb: str) -> str:
+    return f"grounded-{kb}"
+
+
+def index_for(kbs: set[str], questions_dir: Path, kb_data: Path | None):
+    """An index (in the data dir, apart from the user's own) holding a collection per KB the questions ask,
+    each indexed from its files: the demo KB as shipped, StackFAQ written from `kb_data` first."""
+    from assistant import paths
+    from assistant.index import Index
+
+    home = paths.data_dir() / "grounded"
+    home.mkdir(parents=True, exist_ok=True)
+    idx = Index.open(home / "index.db")
+    for kb in sorted(kbs):
+        if kb == "demo":
+            folder = DEMO_KB
+        elif kb == "stackfaq":
+            if kb_data is None or not (kb_data / "stackfaq-retrieval").exists():
+                raise ValueError(f"{questions_dir}: StackFAQ questions need kb_data, the folder holding stackfaq-retrieval/")
+            folder = home / "kbs" / kb
+            write_stackfaq_kb(kb_data, folder)
+        else:
+            raise ValueError(f"{questions_dir}: unknown knowledge base {kb!r}")
+        idx.add([folder], collection(kb))
+    return idx
+
+
+def build(shared: Path, out: Path) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        names = write_stackfaq_kb(shared, Path(tmp))
+    rows = questions(shared, names)
+    out.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out / "questions.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    counts: dict[str, int] = {}
+    for r in rows:
+        key = f"{r['kb']}/{r['split']}/{'answerable' if r['source'] else 'unanswerable'}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m distill.grounded SHARED_DATA_DIR OUT_DIR")
+    print(json.dumps(build(Path(sys.argv[1]), Path(sys.argv[2])), indent=1, sort_keys=True))
