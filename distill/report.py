@@ -58,7 +58,7 @@ def grounded_lines(report: dict) -> list[str]:
     """For each task answered from knowledge-base passages, how each system used them (distill.metrics.grounded_scores)."""
     lines = []
     for task, by_system in report.get("tasks", {}).items():
-        if not all("citation_precision" in s for s in by_system.values()):
+        if not by_system or not all("citation_precision" in s for s in by_system.values()):
             continue
         first = next(iter(by_system.values()))
         lines += ["", f"`{task}`, grounded: {first['retrieved']}% of the answerable questions had their known source among "

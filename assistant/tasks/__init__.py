@@ -156,7 +156,7 @@ TASKS: dict[str, Task] = {
     **_summaries(),
     "reply": ReplyTask("reply", "support", reply_module.MAX_TOKENS, reply_module.VERSIONS),
     "chat": ChatTask("chat", "support", 400, reply_module.VERSIONS),
-    "ask": AskTask("ask", "support", 400, ("ask-v1",)),
+    "ask": AskTask("ask", "support", 400, ("ask-v1", ask_module.PROMPT_VERSION)),
 }
 
 

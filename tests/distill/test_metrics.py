@@ -47,6 +47,10 @@ def test_grounded_scores_read_the_models_own_citations():
         "q5": "You can change it in your profile [1].",
     }
     s = grounded_scores(rows, outputs)
+    from distill.report import grounded_lines
+
+    table = grounded_lines({"tasks": {"ask": {"student": s}, "reply": {}}})
+    assert "| student | 66.7 | 50.0 | 100.0 | 50.0 | 0.0 |" in table and not any("`reply`" in line for line in table)
     assert s["retrieved"] == round(100 * 2 / 3, 1)
     assert s["cites"] == round(100 * 2 / 3, 1)
     assert s["citation_precision"] == 50.0  # q1 [1] and q2 [2] right; q1 [2] and q5 [1] wrong; [7] dropped
