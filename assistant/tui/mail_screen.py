@@ -29,6 +29,25 @@ from assistant.tui.widgets import Throttled
 LINE_CHUNK = 4  # threads given to the model at once while filling the one-line summaries
 
 
+class Foreground:
+    """Work the user asked for and waits on (`with foreground:`); `idle` is set while there is none."""
+
+    def __init__(self) -> None:
+        self.idle, self.lock, self.running = threading.Event(), threading.Lock(), 0
+        self.idle.set()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.idle.clear()
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.running -= 1
+            if not self.running:
+                self.idle.set()
+
+
 def default_mailbox() -> Path:
     from assistant import paths
 
@@ -54,6 +73,9 @@ class MailScreen(Screen):
         self.rows: dict[str, int] = {}  # thread id -> row
         self.current: Thread | None = None
         self.draft_original = ""
+        # set while no draft or summary the user asked for is being written: the one-line summaries wait for
+        # it between two summaries, so the two never decode at once (on 2 cores each would take twice as long)
+        self.foreground = Foreground()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,12 +129,24 @@ class MailScreen(Screen):
             if known:
                 self.app.call_from_thread(self.show_lines, known)
             todo = [t for t in threads if t.thread_id not in known]
-            for start in range(0, len(todo), LINE_CHUNK):
-                for s in summarize.summaries(model, todo[start : start + LINE_CHUNK], "line", cache=cache):
+            while todo:
+                # a draft or summary the user asks for goes first: the model lock is held from one yield to
+                # the next, so at the next line the batch is dropped (lines made so far are kept and cached)
+                # and taken up again once the user's work is done; else it would wait for the whole batch
+                while not self.foreground.idle.wait(0.2):
                     if worker.is_cancelled:
                         return
+                batch = summarize.summaries(model, todo[:LINE_CHUNK], "line", cache=cache)
+                for s in batch:
+                    if worker.is_cancelled:
+                        batch.close()
+                        return
+                    todo.pop(0)  # summaries come in input order, one per thread
                     if getattr(s, "thread_id", None):
                         self.app.call_from_thread(self.show_lines, {s.thread_id: s.summary})
+                    if not self.foreground.idle.is_set():
+                        batch.close()
+                        break
         finally:
             cache.close()
 
@@ -181,7 +215,8 @@ class MailScreen(Screen):
         summarize = self.app.services.summarize
         cache = summarize.open_cache()
         try:
-            s = summarize.summarize_thread(self._model("summarize"), thread, "short", cache=cache)
+            with self.foreground:
+                s = summarize.summarize_thread(self._model("summarize"), thread, "short", cache=cache)
         finally:
             cache.close()
         if thread is not self.current:
@@ -206,10 +241,11 @@ class MailScreen(Screen):
         last = self._inbox().load(thread.messages[-1])
         if not isinstance(last, Message):
             raise ValueError(f"{last.path}: {last.error}")
-        for piece in stream_reply(self._model("reply"), last):
-            if worker.is_cancelled or thread is not self.current:
-                return
-            shown.add(piece)
+        with self.foreground:
+            for piece in stream_reply(self._model("reply"), last):
+                if worker.is_cancelled or thread is not self.current:
+                    return
+                shown.add(piece)
         shown.flush()
         self.draft_original = shown.text.strip()
         self.app.call_from_thread(self.notify, f"Draft ready in {time.monotonic() - start:.1f}s: e edits it, "

@@ -67,3 +67,47 @@ async def test_the_list_stays_usable_while_lines_are_made_newest_first():
         await pilot.pause()
         assert _lines(app) == ["Fine, thanks"] * 5
         await asyncio.sleep(0)
+
+
+class Timed(FakeModel):
+    """Records when each answer starts and ends; a reply is 60 words, a summary 2 (0.02 s a word)."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.02)
+        self.spans: list[tuple[str, float, float]] = []
+
+    def stream(self, messages, **kw):
+        import time
+
+        kind = "reply" if "Customer message" in messages[-1]["content"] else "summary"
+        start = time.monotonic()
+        text = " ".join(f"w{i}" for i in range(60)) + "." if kind == "reply" else "Fine, thanks"
+        try:
+            for word in text.split(" "):
+                time.sleep(self.delay)
+                yield word + " "
+        finally:
+            self.spans.append((kind, start, time.monotonic()))
+
+
+@pytest.mark.asyncio
+async def test_one_line_summaries_wait_while_a_draft_is_written():
+    """On 2 cores two models decoding at once each take about twice as long: the background lines pause
+    between two summaries while the draft the user asked for is written, then go on."""
+    model = Timed()
+    app = make_app(model=model, mail_path=DEMO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+o")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if any(kind == "summary" for kind, _, _ in model.spans):
+                break
+        assert app.screen.current is not None
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    [(_, start, end)] = [s for s in model.spans if s[0] == "reply"]
+    during = [s for s in model.spans if s[0] == "summary" and start < s[1] < end]
+    after = [s for s in model.spans if s[0] == "summary" and s[1] >= end]
+    assert after, "the lines were all made before the draft: nothing was tested"
+    assert len(during) <= 8  # at most the rest of the thread whose line was being made (9 answers a line)
