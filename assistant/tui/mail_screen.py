@@ -237,7 +237,7 @@ class MailScreen(Screen):
         start = time.monotonic()
         stream_reply = self.app.services.reply.stream_reply
         area, worker = self.query_one("#draft", TextArea), get_current_worker()
-        shown = Throttled(self.app, lambda text: self._show_draft(area, text))
+        shown = Throttled(self.app, lambda text: self._show_draft(area, text), every=0.25)
         last = self._inbox().load(thread.messages[-1])
         if not isinstance(last, Message):
             raise ValueError(f"{last.path}: {last.error}")
