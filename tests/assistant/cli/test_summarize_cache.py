@@ -99,8 +99,9 @@ def test_two_runs_at_once_share_the_cache_without_doubling_it(tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_of_a_batched_run_keeps_what_it_printed(tmp_path):
-    """The real model decodes several messages at once; each summary is stored as it ends."""
-    home, box = tmp_path / "home", _box(tmp_path, 10)
+    """The real model decodes several messages at once; each summary is stored as it ends. (80 messages: on a
+    fast CPU 10 were all done before the kill landed.)"""
+    home, box = tmp_path / "home", _box(tmp_path, 80)
     env = {**os.environ, "ASSISTANT_HOME": str(home)}
     p = subprocess.Popen([sys.executable, "-m", "assistant.cli", "summarize", "--no-log", "--json", "--length", "line",
                           "--samples", "2", str(box)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -110,7 +111,7 @@ def test_kill_9_of_a_batched_run_keeps_what_it_printed(tmp_path):
     p.wait()
     with sqlite3.connect(home / "data" / "summaries.db") as db:
         stored = {r[0]: r[1] for r in db.execute("SELECT item, summary FROM summaries")}
-    assert all(stored[f"m:{s['message_id']}"] == s["summary"] for s in printed) and len(stored) < 10
+    assert all(stored[f"m:{s['message_id']}"] == s["summary"] for s in printed) and len(stored) < 80
 
 
 def test_threads_are_labelled_by_subject_and_size(tmp_path):
