@@ -193,7 +193,7 @@ def split_for(src: Source, eid: str, cfg: Config) -> str:
 
 
 # Long threads, map-reduce (assistant.tasks.SummarizeTask.needs_map): a thread too long for one prompt gives
-# one `summarize-short` example per message (the map step, `<thread>:m<k>:summarize-short`; a thread's
+# one `summarize-short` example per message (the map step, `<thread>:m<hash of the message>:summarize-short`; a thread's
 # short and long summaries share them) and a reduce example (`<thread>[:<task>]:reduce`) that lists them
 # under "map" and keeps the thread under "thread". Its prompt is the thread as its messages' summaries,
 # which exist only once those are written: `distill teach` answers the map examples first, then builds
@@ -203,9 +203,10 @@ def split_for(src: Source, eid: str, cfg: Config) -> str:
 def map_examples(src: Source, thread_id: str, thread: list[Email], split: str) -> list[dict]:
     t = tasks.task(f"summarize-{tasks.SummarizeTask.MAP_LENGTH}")
     out = []
-    for k, m in enumerate(thread):
+    for m in thread:
         prompt = t.prompt(t.text(m))
-        out.append({"id": f"{thread_id}:m{k}:{t.name}", "source": src.kind, "task": t.name, "split": split,
+        key = hashlib.sha1(f"{m.sender}\0{m.date}\0{m.body}".encode()).hexdigest()[:10]  # by content: stable if the thread grows
+        out.append({"id": f"{thread_id}:m{key}:{t.name}", "source": src.kind, "task": t.name, "split": split,
                     "messages": prompt.messages, "prompt_version": prompt.version, "reference": "",
                     "use": src.target, "weight": src.weight, "meta": {"map_of": thread_id}})
     return out
@@ -266,7 +267,7 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                 elif "thread" in f:
                     t = tasks.task(task)
                     prompt = t.prompt(t.text(f["thread"], f["subject"]))  # cut to fit: what the judge reads
-                    if t.needs_map(f["thread"]):
+                    if t.needs_map(f["thread"]) and (src.target == "teacher" or split_for(src, eid, cfg) == "val"):
                         f["map"] = yield from _map_step(src, eid, f["thread"], split_for(src, eid, cfg), seen)
                 else:
                     text = (f.get("text") or "")[: cfg.data.max_prompt_chars]

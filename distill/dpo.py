@@ -34,7 +34,7 @@ def preference_pairs(cfg: Config, targets: dict[str, str] | None = None) -> list
     rejected = {r["id"]: r["output"] for r in read_pregenerated(files) if r.get("output")}
     out, matched = [], 0
     for ex in read_examples(examples_path(cfg)):
-        if ex["split"] != "train":
+        if ex["split"] != "train" or "map" in ex:  # a long thread's prompt is the teacher's reduce prompt, not this
             continue
         draft, final = (ex.get("meta") or {}).get("draft", ""), first(ex["reference"])
         if ex["id"] in rejected and targets and ex["id"] in targets:

@@ -7,8 +7,9 @@ A `grounded` data source asks these questions with the passages the assistant's 
 (Index.passages) in an index of each KB, built in the data dir on first use.
 
 Knowledge bases:
-- demo: the shipped demo KB (assets/demo/kb, ABCD's agent guidelines, MIT). Questions are real customer
-  requests from Bitext (CDLA-Sharing-1.0) whose intent one guideline covers (INTENT_SOURCE); requests of
+- demo: the shipped demo KB (assets/demo/kb, ABCD's agent guidelines, MIT). Questions are customer
+  requests from Bitext (CDLA-Sharing-1.0; none that the support student trains on) whose intent one
+  guideline covers (INTENT_SOURCE); requests of
   intents no guideline covers (UNCOVERED) are the questions it cannot answer.
 - stackfaq: 125 web-app how-to threads (StackExchange, CC BY-SA), one file each, with its 400 paraphrased
   user queries and the thread that answers each; customer-order requests are asked of it too, unanswerable.
@@ -27,6 +28,10 @@ import sys
 from pathlib import Path
 
 DEV_PERCENT = 15
+# the support student trains on bitext_v2_train.csv's requests as plain replies: the questions are drawn from
+# the other Bitext file's requests that it does not hold, so that none is seen in training as anything else
+TRAINED_BITEXT = "bitext_v2_train.csv"
+QUESTIONS_BITEXT = "Bitext_Sample_Customer_support_Training_Dataset_GPT3.5_6480rows.csv"
 DEMO_KB = Path(__file__).resolve().parents[1] / "assets" / "demo" / "kb"
 # Bitext intent → the guideline that answers it (only where one guideline clearly does)
 INTENT_SOURCE = {
@@ -61,9 +66,12 @@ def write_stackfaq_kb(shared: Path, dest: Path) -> dict[str, str]:
 
 def questions(shared: Path, stackfaq_names: dict[str, str]) -> list[dict]:
     rng = random.Random(0)
+    bitext = shared / "bitext-customer-support"
+    trained = {r["instruction"].strip() for r in csv.DictReader(open(bitext / TRAINED_BITEXT, encoding="utf-8"))}
     by_intent: dict[str, list[str]] = {}
-    for r in csv.DictReader(open(shared / "bitext-customer-support" / "bitext_v2_train.csv", encoding="utf-8")):
-        by_intent.setdefault(r["intent"], []).append(r["instruction"].strip())
+    for r in csv.DictReader(open(bitext / QUESTIONS_BITEXT, encoding="utf-8")):
+        if (text := r["instruction"].strip()) not in trained and text not in by_intent.get(r["intent"], []):
+            by_intent.setdefault(r["intent"], []).append(text)
     for qs in by_intent.values():
         rng.shuffle(qs)
 

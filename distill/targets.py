@@ -48,6 +48,8 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             continue
         if ex["use"] == "reference":
             target, topk = first(ex["reference"]), None
+            if not target or "map" in ex:  # nothing to learn (a thread has no reference of its own)
+                continue
         else:
             rec = done.get(ex["id"])
             missing += rec is None

@@ -60,6 +60,9 @@ def load_data(cfg: Config, world: int) -> Data:
     tok, template = load_tokenizer(t.base), chat_template(t.base)
     train_pairs, val_pairs = pairs(cfg)
     items = [i for i in (encode(tok, template, *p, t.max_len) for p in train_pairs) if i]
+    if (over := len(train_pairs) - len(items)) and int(os.environ.get("RANK", "0")) == 0:
+        print(f"train: {over} of {len(train_pairs)} training examples are longer than train.max_len = {t.max_len} "
+              "tokens and are left out", file=sys.stderr)
     val_items = [i for i in (encode(tok, template, *p, t.max_len) for p in val_pairs[: t.eval_examples]) if i]
     if not items:
         raise ValueError("no training examples: run `distill data` (and `distill teach` for teacher targets) first")

@@ -65,7 +65,7 @@ def ask(model: ChatModel, question: str, collection: str = "default", k: int = 4
     `progress(stats, total)` while a collection is indexed on first use (the demo knowledge base)."""
     name, hits = retrieval.passages(question, collection, k, progress=progress)
     texts = [h.text for h in hits]
-    answer = cite(complete(model, grounded_prompt(question, texts).messages, max_tokens=300), texts)
+    answer = cite(complete(model, grounded_prompt(question, texts).messages, max_tokens=tasks.task("ask").max_tokens), texts)
     return Answer(answer, hits, name, model.name)
 
 

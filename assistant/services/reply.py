@@ -56,7 +56,7 @@ def grounded_reply(model: ChatModel, msg: Message, collection: str, k: int = 4, 
     from assistant.services import retrieval
     from assistant.tasks.ask import cite
 
-    name, hits = retrieval.passages(f"{msg.subject}\n{msg.body}", collection, k, progress=progress)
+    name, hits = retrieval.passages(f"{msg.subject}\n{msg.body}".strip(), collection, k, progress=progress)
     texts = [h.text for h in hits]
     return GroundedReply(cite(draft_reply(model, msg, texts), texts), hits, name, model.name)
 

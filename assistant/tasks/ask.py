@@ -16,8 +16,11 @@ SYSTEM = (
 )
 
 
+PASSAGE_CHARS = 1200  # each passage: four fit a 2k context beside the question and the answer
+
+
 def build_messages(question: str, passages: list[str]) -> list[dict]:
-    numbered = "\n\n".join(f"[{i}] {neutralize(p)[0][:1200]}" for i, p in enumerate(passages, 1))
+    numbered = "\n\n".join(f"[{i}] {neutralize(p)[0][:PASSAGE_CHARS]}" for i, p in enumerate(passages, 1))
     return [{"role": "system", "content": SYSTEM},
             {"role": "user", "content": f"{fence('SOURCES', numbered)}\n\nQuestion: {question}"}]
 
@@ -68,12 +71,13 @@ def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float 
 
 
 _ABSTAIN = re.compile(
-    r"\b(?:passages?|sources?|knowledge base|excerpts?|information (?:provided|given|above)|context)\b[^.]{0,80}?"
-    r"\b(?:do(?:es)? not|don't|doesn't|cannot|can't|did not|didn't)\b[^.]{0,40}?\b(?:answer|cover|contain|mention|"
+    r"\b(?:passages?|(?:the |these )(?:provided |given )?sources?|knowledge base|excerpts?|"
+    r"information (?:provided|given|above)|(?:the )?(?:provided|given) context)\b[^.]{0,80}?"
+    r"\b(?:do(?:es)? not|don['’]t|doesn['’]t|cannot|can['’]t|did not|didn['’]t)\b[^.]{0,40}?\b(?:answer|cover|contain|mention|"
     r"say|include|provide|address|explain|describe)"
     r"|\b(?:not|never) (?:covered|mentioned|included|addressed|described) (?:in|by) the (?:passages?|sources?|knowledge base)"
     r"|\bno (?:relevant )?information (?:about|on|regarding)\b"
-    r"|\bI (?:could not|couldn't|cannot|can't|did not|didn't) find\b[^.]{0,60}\b(?:passages?|sources?|knowledge base)",
+    r"|\bI (?:could not|couldn['’]t|cannot|can['’]t|did not|didn['’]t) find\b[^.]{0,60}\b(?:passages?|sources?|knowledge base)",
     re.I)
 
 
@@ -83,8 +87,13 @@ def abstains(answer: str) -> bool:
     return bool(_ABSTAIN.search(answer))
 
 
+_MARKS_AFTER_STOP = re.compile(r"([.!?])[ \t]*((?:\[\d+\][ \t]*)+)")
+
+
 def cited_sentences(answer: str) -> list[tuple[str, int]]:
-    """(sentence, n) for each [n] mark, the sentence being the text the mark closes."""
+    """(sentence, n) for each [n] mark, the sentence being the text the mark closes, whether the mark stands
+    before the full stop ("... Settings [1].") or after it ("... Settings. [1]")."""
+    answer = _MARKS_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", answer)
     out = []
     for line in answer.split("\n"):
         for sentence in _SENTENCE.split(line):

@@ -137,16 +137,17 @@ class MailScreen(Screen):
                     if worker.is_cancelled:
                         return
                 batch = summarize.summaries(model, todo[:LINE_CHUNK], "line", cache=cache)
-                for s in batch:
-                    if worker.is_cancelled:
-                        batch.close()
-                        return
-                    todo.pop(0)  # summaries come in input order, one per thread
-                    if getattr(s, "thread_id", None):
-                        self.app.call_from_thread(self.show_lines, {s.thread_id: s.summary})
-                    if not self.foreground.idle.is_set():
-                        batch.close()
-                        break
+                try:
+                    for s in batch:
+                        if worker.is_cancelled:
+                            return
+                        todo.pop(0)  # summaries come in input order, one per thread
+                        if getattr(s, "thread_id", None):
+                            self.app.call_from_thread(self.show_lines, {s.thread_id: s.summary})
+                        if not self.foreground.idle.is_set():
+                            break
+                finally:
+                    batch.close()  # releases the model at once, whatever ended the loop
         finally:
             cache.close()
 

@@ -63,8 +63,26 @@ def test_abstention_is_recognised_in_its_usual_forms():
 
     for text in ("The passages do not cover changing a username.", "I couldn't find anything about this in the knowledge base.",
                  "The provided sources don't mention a newsletter.", "There is no information about reviews in the passages.",
-                 "This is not covered in the knowledge base."):
+                 "This is not covered in the knowledge base.", "The passages don’t cover this."):
         assert abstains(text), text
     for text in ("Open Settings and click Reset password [1].", "We do not charge a fee for returns [2].",
-                 "Please don't share your password with anyone."):
+                 "Please don't share your password with anyone.",
+                 "Right-click the file; the context menu doesn't include Delete for shared files [2].",
+                 "Open source tools don't mention a fee."):
         assert not abstains(text), text
+
+
+def test_a_mark_after_the_full_stop_belongs_to_the_sentence_before_it():
+    from assistant.tasks.ask import cited_sentences
+
+    pairs = cited_sentences("Open Settings and click Reset password. [1] Refunds take five days. [2][1]\nDone [2].")
+    assert pairs == [("Open Settings and click Reset password [1].", 1), ("Refunds take five days [2][1].", 2),
+                     ("Refunds take five days [2][1].", 1), ("Done [2].", 2)]
+
+
+def test_a_single_task_report_still_shows_its_grounded_table():
+    from distill.report import grounded_lines
+
+    s = {"cites": 50.0, "citation_precision": 80.0, "source_recall": 70.0, "abstention": 60.0, "false_abstention": 5.0,
+         "retrieved": 90.0}
+    assert any(line.startswith("| student | 50.0 | 80.0 |") for line in grounded_lines({"task": "ask", "systems": {"student": s}}))
