@@ -74,7 +74,7 @@ def main() -> None:
             {"measure": "assistant reply, whole command (s)", "value": cli_whole, "goal": ""},
             {"measure": "assistant reply, the draft alone (s)", "value": cli_draft, "goal": ""},
             {"measure": "app draft / CLI draft", "value": round(drafts[1] / cli_draft, 2), "goal": "about 1"}]
-    report("tui", rows, {"status_line": status, "message": str(newest_message())})
+    report("tui", rows, {"status_line": status, "message": newest_message().name})
 
 
 def newest_message() -> Path:

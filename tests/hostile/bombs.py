@@ -1,7 +1,7 @@
 """Hostile inputs built at test time, so the repository stays small: each `make_*` writes one file
 (or FIFO, or symlink loop) under a folder and returns its path.
 
-    python -m tests.hostile.bombs /tmp/hostile      # write them all, to try a reader by hand
+    python -m tests.hostile.bombs hostile-out      # write them all, to try a reader by hand
 
 README.md in this folder says what each one reproduces.
 """
