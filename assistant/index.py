@@ -27,6 +27,7 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 
 from assistant import AssistantError, paths
+from assistant.sqlite import open_wal, retrying
 from assistant.documents import DocError, chunk_text, files_under, read_file
 
 try:
@@ -245,12 +246,9 @@ class Index:
     def open(cls, path: Path | None = None, embedder=None) -> "Index":
         path = Path(path or paths.data_dir() / "index.db")
         try:
-            db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill -9 loses no committed file, only power loss might
-            db.executescript(SCHEMA)
-            _migrate(db)
+            db = open_wal(path)
+            retrying(lambda: db.executescript(SCHEMA))  # a fresh file: another process may be creating it too
+            retrying(lambda: _migrate(db))
         except sqlite3.DatabaseError as e:
             raise paths.write_error(path, e) from None
         return cls(db, embedder)

@@ -21,6 +21,7 @@ from typing import Callable, TypeVar
 from urllib.parse import quote
 
 from assistant import paths
+from assistant.sqlite import open_wal, retrying
 
 T = TypeVar("T")
 MAX_QUERY_TERMS = 200  # words of a search that reach FTS5: a pasted page stays a fast, valid query
@@ -96,12 +97,9 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
 
 
 def _open(path: Path) -> History:
-    db = sqlite3.connect(path, timeout=30, check_same_thread=False, factory=History)
+    db = open_wal(path, factory=History)
     db.path = path
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+    retrying(lambda: db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)"))
     for fn in MIGRATIONS:
         if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone():
             continue

@@ -98,3 +98,18 @@ def test_opening_an_index_with_duplicate_chunks_repairs_it(tmp_path):
     with pytest.raises(sqlite3.IntegrityError), idx.db:
         idx.db.execute("INSERT INTO chunks (collection, file_id, path, ord, text, vector, seq) "
                        "VALUES ('c', 1, '/a.md', 0, 'chunk 0', ?, 0)", (vector,))
+
+
+OPEN_BOTH = "import sys; from assistant.index import Index; from assistant.services import store; Index.open(sys.argv[1]); store.connect(sys.argv[2])"
+
+
+def test_processes_opening_fresh_databases_at_once_all_succeed(tmp_path):
+    """Six processes create one index and one history at once, five times over. Switching a new file to
+    WAL and creating its schema fail at once with "database is locked" (the busy timeout does not
+    cover them): that failed 5 runs in 60 before they were retried."""
+    for trial in range(5):
+        folder = tmp_path / str(trial)
+        folder.mkdir()
+        cmd = [sys.executable, "-c", OPEN_BOTH, str(folder / "index.db"), str(folder / "history.db")]
+        results = finish([subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)])
+        assert [code for code, _, _ in results] == [0] * 6, [err.strip()[-200:] for _, _, err in results]

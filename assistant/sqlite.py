@@ -1,0 +1,41 @@
+"""Opening the project's SQLite files (history, index) so that concurrent processes queue instead of failing.
+
+SQLite's busy timeout does not cover two cases that two fresh processes meet at once: switching a new
+file to WAL, and a statement that read the schema before another process wrote it (SQLITE_BUSY on a
+lock upgrade, returned at once). `retrying` repeats such a step until the timeout.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+TIMEOUT = 30.0  # seconds a writer waits for another before giving up
+
+T = TypeVar("T")
+
+
+def retrying(step: Callable[[], T], timeout: float = TIMEOUT) -> T:
+    """`step()`, repeated while SQLite says the database is locked or busy, for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as e:
+            locked = "locked" in str(e) or "busy" in str(e)
+            if not locked or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + random.random() * 0.08)  # jittered: two waiters don't retry in step
+
+
+def open_wal(path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
+    """A connection to `path` in WAL mode (readers never block the writer), rows as sqlite3.Row."""
+    db = sqlite3.connect(path, timeout=TIMEOUT, check_same_thread=False, factory=factory)
+    db.row_factory = sqlite3.Row
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # WAL persists in the file: set once
+        retrying(lambda: db.execute("PRAGMA journal_mode=WAL").fetchone())
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill -9 loses no committed write, only power loss might
+    return db
