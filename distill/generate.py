@@ -43,7 +43,7 @@ def main() -> None:
 
     from assistant.engine.models import LlamaCppModel, PromptTooLong
     from assistant.tasks.summarize import summary_of
-    from distill.teach import load_done
+    from distill.teach import load_done, prompt_key
 
     model = LlamaCppModel(args.name or Path(args.model).stem, Path(args.model), Path(args.lora) if args.lora else None)
     done = load_done(Path(args.out))
@@ -56,8 +56,9 @@ def main() -> None:
             p = json.loads(line)
             samples = p.get("samples", 0)
             mapped = bool(p.get("map"))
-            if p["id"] in done and done[p["id"]].get("samples", 0) == samples and done[p["id"]].get("map", False) == mapped:
-                continue  # else asked anew: the later line wins
+            key = prompt_key({k: p.get(k) for k in ("messages", "max_tokens", "samples", "map")})
+            if done.get(p["id"], {}).get("key") == key:
+                continue  # else asked anew (a new prompt, or a cache from before keys): the later line wins
             t0, error = time.time(), {}
             try:
                 if samples:  # a subject line as the assistant makes it: the consensus of greedy and sampled lines
@@ -70,7 +71,7 @@ def main() -> None:
                 text, error = "", {"error": str(e)}
             dt = time.time() - t0
             n = len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
-            f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3),
+            f.write(json.dumps({"id": p["id"], "output": text, "tokens": n, "seconds": round(dt, 3), "key": key,
                                 **({"samples": samples} if samples else {}), **({"map": True} if mapped else {}),
                                 **error}) + "\n")
             f.flush()

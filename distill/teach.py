@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -191,6 +192,19 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
 
 
+def prompt_key(prompt) -> str:
+    """A short hash of what a model was asked (messages, or a whole prompt spec): an answer is reused only for
+    the same question, so a changed prompt under the same id is asked anew rather than served stale."""
+    return hashlib.sha1(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+
+
+def answered(done: dict[str, dict], ex: dict) -> bool:
+    """Whether `ex` has an answer in `done` to its current prompt. Records without a key (committed before keys
+    were recorded) count as answered; a reduce prompt is rebuilt from the answers, so its id alone decides."""
+    rec = done.get(ex["id"])
+    return rec is not None and ("key" not in rec or "map" in ex or rec["key"] == prompt_key(ex["messages"]))
+
+
 def load_done(path: Path) -> dict[str, dict]:
     """Finished records by id. A torn last line (kill -9 mid-write) is cut off so appends stay clean."""
     done: dict[str, dict] = {}
@@ -239,8 +253,9 @@ def write_chunks(out: Path, folder: Path, size: int, final: bool = False, skip: 
     kill loses nothing: the answers stay in `out` and go into the next chunk. Returns the chunks written."""
     folder.mkdir(parents=True, exist_ok=True)
     existing = chunk_files(folder)
-    chunked = {r["id"] for r in read_pregenerated(existing)} | skip
-    fresh = [{k: v for k, v in r.items() if k != "topk"} for r in load_done(out).values() if r["id"] not in chunked]
+    chunked = {(r["id"], r.get("key")) for r in read_pregenerated(existing)}  # an answer asked anew goes in again
+    fresh = [{k: v for k, v in r.items() if k != "topk"} for r in load_done(out).values()
+             if r["id"] not in skip and (r["id"], r.get("key")) not in chunked]
     number = max((int(p.name.split("-")[1].split(".")[0]) for p in existing), default=0)
     written = 0
     while len(fresh) >= size or (final and fresh):
@@ -278,7 +293,8 @@ def _answer(teacher, ex: dict, tc: TeachConfig) -> dict:
     samples = [teacher.generate(ex["messages"], max_tokens_for(task), seed=s) for s in range(max(1, tc.samples))]
     best = max(samples, key=lambda s: score(task, s))
     rec = {"id": ex["id"], "task": task, "output": best, "ok": reject_reason(task, best) is None,
-           "reason": reject_reason(task, best), "teacher": teacher.name, "seconds": round(time.time() - t0, 2)}
+           "reason": reject_reason(task, best), "teacher": teacher.name, "seconds": round(time.time() - t0, 2),
+           "key": prompt_key(ex["messages"])}
     if tc.top_k_logits and rec["ok"] and isinstance(teacher, LocalTeacher):
         rec["topk"] = teacher.topk(ex["messages"], best, tc.top_k_logits)
     return rec
@@ -296,12 +312,13 @@ def run(cfg: Config, progress=None) -> Path:
     shipped = list(read_pregenerated([cfg.resolve(p) for p in tc.pregenerated]))
     skip = frozenset(r["id"] for r in shipped)  # already committed elsewhere: never copied into a chunk
     reused = shipped + (list(read_pregenerated(chunk_files(chunks))) if chunks else [])
+    latest = {r["id"]: r for r in reused}  # a later chunk's answer (asked anew) wins
     with open(out, "a") as f:
-        for rec in reused:
-            if rec["id"] in wanted and rec["id"] not in done:
+        for rec in latest.values():
+            if rec["id"] in wanted and rec["id"] not in done:  # a record from the run's own file wins
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 done[rec["id"]] = rec
-    first = [e for e in examples if e["id"] not in done and "map" not in e]
+    first = [e for e in examples if not answered(done, e) and "map" not in e]
     if tc.limit:
         first = first[: max(0, tc.limit - len(done))]
     teacher, n_new = None, 0
@@ -367,7 +384,8 @@ def _batched_answers(teacher: LocalTeacher, todo: list[dict]) -> Iterator[dict]:
         task = todo[i]["task"]
         reason = reject_reason(task, text)
         yield {"id": todo[i]["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
-               "teacher": teacher.name, "seconds": round((time.time() - t0) / n, 2)}  # wall time per answer so far
+               "teacher": teacher.name, "seconds": round((time.time() - t0) / n, 2),  # wall time per answer so far
+               "key": prompt_key(todo[i]["messages"])}
 
 
 def export(cfg: Config, dest: Path) -> int:

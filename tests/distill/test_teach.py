@@ -144,3 +144,50 @@ def test_sampled_batches_reuse_a_repeated_prompt_and_stay_in_the_nucleus():
             order = np.argsort(-s)
             nucleus = order[: int(np.searchsorted(np.cumsum(probs[order]), 0.9)) + 1]
             assert s[t] >= s[nucleus].min() - 1.0, (i, t)
+
+
+class CountingTeacher:
+    """Answers each prompt with its own ordinal number, so a test sees which prompts were asked again."""
+    name = "counting"
+
+    def __init__(self):
+        self.asked = []
+
+    def generate(self, messages, max_tokens, seed=0):
+        self.asked.append(messages[-1]["content"])
+        return f"Answer number {len(self.asked)} to this email."
+
+
+def test_a_changed_prompt_under_the_same_id_is_asked_anew_and_chunked_again(tmp_path, shared, monkeypatch):
+    """Answers are kept with a hash of their prompt: after an example's prompt changes, rerunning asks the
+    teacher that one prompt again (not the others), the new answer goes into a new chunk, and a fresh
+    machine that has only the chunks gets the new answer, not the stale one."""
+    from distill import teach
+    from distill.layout import examples_path
+
+    cfg_path = write_config(tmp_path, shared)
+    text = cfg_path.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"')
+    cfg_path.write_text(text + f'\n[teach]\nchunk_dir = "{tmp_path / "chunks"}"\nchunk_size = 2\n')
+    cfg = load_config(cfg_path)
+    data_stage.run(cfg)
+    teacher = CountingTeacher()
+    monkeypatch.setattr(teach, "make_teacher", lambda tc: teacher)
+    out = teach.run(cfg)
+    assert len(teacher.asked) == len(load_done(out)) == 4
+
+    teach.run(cfg)
+    assert len(teacher.asked) == 4  # nothing changed: nothing asked
+
+    path = examples_path(cfg)
+    rows = [json.loads(l) for l in path.read_text().splitlines()]
+    changed = next(r for r in rows if r["use"] == "teacher" and r["split"] == "train")
+    changed["messages"][-1]["content"] += "\nP.S. The meeting moved to Friday."
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    teach.run(cfg)
+    assert teacher.asked[4:] == [changed["messages"][-1]["content"]]
+    assert load_done(out)[changed["id"]]["output"] == "Answer number 5 to this email."
+
+    out.unlink()  # a fresh machine: only the committed chunks are left
+    teach.run(cfg)
+    assert len(teacher.asked) == 5
+    assert load_done(out)[changed["id"]]["output"] == "Answer number 5 to this email."
