@@ -99,9 +99,9 @@ def ask(question, collection, k, as_json, model_name, base_url):
         result = chat.ask(model, question, collection, k, indexing)
     if result.collection != collection:
         click.echo(f"(nothing indexed yet: answered from the built-in {result.collection} collection)", err=True)
-    out = result.to_json()
+    out = result.to_json("answer")
     if as_json:
         click.echo(json.dumps({"answer": out["answer"], "sources": out["sources"], "model": out["model"]}))
         return
-    click.echo(result.answer + "\n")
+    click.echo(result.text + "\n")
     click.echo("\n".join(source_lines(out["sources"])))

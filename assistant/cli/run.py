@@ -133,7 +133,7 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
     if kb:  # drafted whole: its citation marks are placed before it is shown
         with first_use_indexing() as indexing:
             grounded = reply_service.grounded_reply(model, msg, kb, progress=indexing)
-        text = grounded.reply
+        text = grounded.text
         if grounded.collection != kb:
             click.echo(f"(nothing indexed yet: grounded in the built-in {grounded.collection} collection)", err=True)
     elif as_json or edit:
@@ -144,7 +144,7 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
     if edit:
         final = (click.edit(text) or text).strip()
     if as_json:
-        emit({**(grounded.to_json() if grounded else {}), "reply": final, "model": model.name}, True, "")
+        emit({**(grounded.to_json("reply") if grounded else {}), "reply": final, "model": model.name}, True, "")
     elif edit or grounded:
         click.echo(final)
     if grounded and not as_json:

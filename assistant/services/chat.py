@@ -48,25 +48,13 @@ def stream(model: ChatModel, prompt: Prompt, **options) -> Iterator[str]:
     return fill_slots(stop_loops(model.stream(prompt.messages, **options)), reply_slots())
 
 
-@dataclass
-class Answer:
-    answer: str
-    sources: list  # retrieval Hits, numbered from 1 in the answer's [n] marks
-    collection: str
-    model: str
-
-    def to_json(self) -> dict:
-        return {"answer": self.answer, "model": self.model, "collection": self.collection,
-                "sources": retrieval.sources_json(self.sources)}
-
-
-def ask(model: ChatModel, question: str, collection: str = "default", k: int = 4, progress=None) -> Answer:
+def ask(model: ChatModel, question: str, collection: str = "default", k: int = 4, progress=None) -> retrieval.Grounded:
     """A grounded answer from the top `k` passages of a collection; [n] marks which passage backs a sentence.
     `progress(stats, total)` while a collection is indexed on first use (the demo knowledge base)."""
     name, hits = retrieval.passages(question, collection, k, progress=progress)
     texts = [h.text for h in hits]
     answer = cite(complete(model, grounded_prompt(question, texts).messages, max_tokens=tasks.task("ask").max_tokens), texts)
-    return Answer(answer, hits, name, model.name)
+    return retrieval.Grounded(answer, hits, name, model.name)
 
 
 def mark_citations(text: str, sources: list) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from assistant.engine.loops import stop_loops
 from assistant.engine.models import ChatModel
@@ -13,6 +12,9 @@ from assistant.services.prompting import email_of, fit, version_for
 from assistant.tasks import Prompt
 from assistant.tasks import reply as reply_task
 from assistant.tasks.guard import scrub_output
+
+if TYPE_CHECKING:
+    from assistant.services.retrieval import Grounded  # imported where used: drafting loads no index
 
 
 def reply_prompt(model: ChatModel, msg: Message, kb: list[str] | None = None) -> Prompt:
@@ -36,21 +38,7 @@ def draft_reply(model: ChatModel, msg: Message, kb: list[str] | None = None) -> 
     return reply_task.clean("".join(stream_reply(model, msg, kb)))
 
 
-@dataclass
-class GroundedReply:
-    reply: str
-    sources: list  # retrieval Hits, numbered from 1 in the reply's [n] marks
-    collection: str
-    model: str
-
-    def to_json(self) -> dict:
-        from assistant.services import retrieval
-
-        return {"reply": self.reply, "model": self.model, "collection": self.collection,
-                "sources": retrieval.sources_json(self.sources)}
-
-
-def grounded_reply(model: ChatModel, msg: Message, collection: str, k: int = 4, progress=None) -> GroundedReply:
+def grounded_reply(model: ChatModel, msg: Message, collection: str, k: int = 4, progress=None) -> Grounded:
     """A reply drafted with the top `k` passages of a collection in its prompt; [n] marks say which passage
     backs a sentence (the model's own, else where most of a sentence's words come from one passage)."""
     from assistant.services import retrieval
@@ -58,7 +46,7 @@ def grounded_reply(model: ChatModel, msg: Message, collection: str, k: int = 4, 
 
     name, hits = retrieval.passages(f"{msg.subject}\n{msg.body}".strip(), collection, k, progress=progress)
     texts = [h.text for h in hits]
-    return GroundedReply(cite(draft_reply(model, msg, texts), texts), hits, name, model.name)
+    return retrieval.Grounded(cite(draft_reply(model, msg, texts), texts), hits, name, model.name)
 
 
 def reply_slots() -> dict[str, str]:

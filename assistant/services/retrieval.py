@@ -9,6 +9,8 @@ base, indexed on first use.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from assistant.demo import DEMO_KB, resolve_collection
 from assistant.index import Hit, Index, by_source
 
@@ -36,4 +38,16 @@ def sources_json(hits: list[Hit]) -> list[dict]:
     return [{"n": i, "path": h.path, "message_id": h.message_id, "title": h.title} for i, h in enumerate(hits, 1)]
 
 
-__all__ = ["DEMO_KB", "Hit", "Index", "by_source", "collection", "open_index", "passages", "sources_json"]
+@dataclass
+class Grounded:
+    """A text written from retrieved passages (an `ask` answer, a `reply --kb` draft) with what it cites."""
+    text: str
+    sources: list[Hit]  # numbered from 1 in the text's [n] marks
+    collection: str  # the one searched: the built-in demo one when the asked one was empty
+    model: str
+
+    def to_json(self, field: str = "text") -> dict:
+        return {field: self.text, "model": self.model, "collection": self.collection, "sources": sources_json(self.sources)}
+
+
+__all__ = ["DEMO_KB", "Grounded", "Hit", "Index", "by_source", "collection", "open_index", "passages", "sources_json"]
