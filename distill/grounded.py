@@ -13,6 +13,12 @@ Knowledge bases:
   intents no guideline covers (UNCOVERED) are the questions it cannot answer.
 - stackfaq: 125 web-app how-to threads (StackExchange, CC BY-SA), one file each, with its 400 paraphrased
   user queries and the thread that answers each; customer-order requests are asked of it too, unanswerable.
+- tickets: a support team's library of past answers: the English tickets of one synthetic ticket file
+  (CC BY-NC 4.0), one file each holding its subject and the answer it got. A ticket picked by a hash of its
+  text (TICKET_QUESTION_PERCENT) is asked by its body, its own answer the source; Bitext requests of
+  intents no ticket is about (UNCOVERED) are asked too, unanswerable. The support student also trains on
+  these tickets as plain replies: a `tickets` data source skips the ones asked here as dev questions
+  (`held_out_ticket`), so no dev question's answer is trained on.
 Each line: {"id", "kb", "question", "source" (a file name in the KB folder, or null), "split"}. The split
 is a hash of the id (DEV_PERCENT held out), so it never moves.
 """
@@ -45,12 +51,50 @@ INTENT_SOURCE = {
     "delivery_period": "order-issue-status-delivery-time.md",
     "check_refund_policy": "storewide-query-policy-faq.md",
 }
+TICKETS = "support-tickets-synthetic/tickets_v4_20k_prefix_train.csv"  # the ticket KB's file, under the shared data
+TICKET_QUESTION_PERCENT = 12  # of its English tickets, those asked by their body (the rest stand as distractors)
 UNCOVERED = ("newsletter_subscription", "review", "create_account", "delete_account")  # no guideline for these
 PER_INTENT, PER_UNCOVERED, STACKFAQ_UNANSWERABLE, DEMO_UNANSWERABLE_FROM_STACKFAQ = 35, 15, 60, 40
 
 
 def split_of(qid: str) -> str:
     return "dev" if int(hashlib.sha1(qid.encode()).hexdigest()[:8], 16) % 100 < DEV_PERCENT else "train"
+
+
+def _bucket(text: str) -> int:
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) % 100
+
+
+def ticket_rows(path: Path) -> list[tuple[str, dict]]:
+    """(file name, row) of the ticket KB's tickets: English, with a body and an answer."""
+    rows = []
+    for r in csv.DictReader(open(path, encoding="utf-8")):
+        body, answer = r["body"].replace("\\n", "\n").strip(), r["answer"].replace("\\n", "\n").strip()
+        if r.get("language") == "en" and body and answer:
+            rows.append((f"ticket-{hashlib.sha1((r['subject'] + body).encode()).hexdigest()[:12]}.md",
+                         {**r, "body": body, "answer": answer}))
+    return rows
+
+
+def _asked(body: str) -> bool:
+    return _bucket("asked:" + body) < TICKET_QUESTION_PERCENT
+
+
+def held_out_ticket(body: str) -> bool:
+    """Whether a ticket (of any file: the test is on its text) is a dev question of the ticket KB."""
+    body = body.replace("\\n", "\n").strip()
+    return _asked(body) and split_of(question_id("tickets", body)) == "dev"
+
+
+def write_tickets_kb(shared: Path, dest: Path) -> None:
+    """One Markdown file a ticket: its subject as the title, then the answer it got (not the customer's text)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, r in ticket_rows(shared / TICKETS):
+        (dest / name).write_text(f"# {r['subject'].strip() or 'Support answer'}\n\n{r['answer']}\n", encoding="utf-8")
+
+
+def question_id(kb: str, text: str) -> str:
+    return f"{kb}:{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
 def write_stackfaq_kb(shared: Path, dest: Path) -> dict[str, str]:
@@ -76,7 +120,7 @@ def questions(shared: Path, stackfaq_names: dict[str, str]) -> list[dict]:
         rng.shuffle(qs)
 
     def q(kb: str, text: str, source: str | None) -> dict:
-        qid = f"{kb}:{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+        qid = question_id(kb, text)
         return {"id": qid, "kb": kb, "question": text, "source": source, "split": split_of(qid)}
 
     out = [q("demo", t, src) for intent, src in INTENT_SOURCE.items() for t in by_intent[intent][:PER_INTENT]]
@@ -87,6 +131,8 @@ def questions(shared: Path, stackfaq_names: dict[str, str]) -> list[dict]:
     # the other KB's questions, which this one cannot answer (drawn past those used above)
     orders = [t for intent in INTENT_SOURCE for t in by_intent[intent][PER_INTENT:PER_INTENT + 10]]
     out += [q("stackfaq", t, None) for t in rng.sample(orders, STACKFAQ_UNANSWERABLE)]
+    out += [q("tickets", r["body"], name) for name, r in ticket_rows(shared / TICKETS) if _asked(r["body"])]
+    out += [q("tickets", t, None) for intent in UNCOVERED for t in by_intent[intent][PER_UNCOVERED:PER_UNCOVERED + 8]]
     web = [r for r in out if r["kb"] == "stackfaq" and r["source"]]
     out += [q("demo", r["question"], None) for r in rng.sample(web, DEMO_UNANSWERABLE_FROM_STACKFAQ)]
     seen, unique = set(), []
@@ -121,6 +167,11 @@ def index_for(kbs: set[str], questions_dir: Path, kb_data: Path | None):
                 raise ValueError(f"{questions_dir}: StackFAQ questions need kb_data, the folder holding stackfaq-retrieval/")
             folder = home / "kbs" / kb
             write_stackfaq_kb(kb_data, folder)
+        elif kb == "tickets":
+            if kb_data is None or not (kb_data / TICKETS).exists():
+                raise ValueError(f"{questions_dir}: ticket questions need kb_data, the folder holding {TICKETS}")
+            folder = home / "kbs" / kb
+            write_tickets_kb(kb_data, folder)
         else:
             raise ValueError(f"{questions_dir}: unknown knowledge base {kb!r}")
         idx.add([folder], collection(kb))

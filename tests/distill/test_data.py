@@ -135,3 +135,27 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert reply["messages"] == tasks.task("reply").prompt(rows[0]["question"], kb=[h.text for h in hits]).messages
     n = meta["passages"].index(meta["source"]) + 1
     assert f"[{n}] # Recover Password" in ask["messages"][-1]["content"]
+
+
+def test_the_ticket_kbs_dev_questions_are_never_trained_on_as_replies(tmp_path, shared):
+    """The real ticket file: each dev question of the ticket KB is a ticket whose answer is its known source;
+    a `tickets` data source over the same file skips exactly those tickets, and keeps the train ones."""
+    from distill import grounded
+
+    rows = grounded.ticket_rows(shared / grounded.TICKETS)
+    by_name = dict(rows)
+    qs = [q for q in grounded.questions(shared, grounded.write_stackfaq_kb(shared, tmp_path / "faq")) if q["kb"] == "tickets"]
+    dev = [q for q in qs if q["split"] == "dev" and q["source"]]
+    train = [q for q in qs if q["split"] == "train" and q["source"]]
+    assert len(dev) >= 20 and len(train) > len(dev)
+    assert all(by_name[q["source"]]["body"] == q["question"] for q in qs if q["source"])
+    grounded.write_tickets_kb(shared, tmp_path / "kb")
+    assert by_name[dev[0]["source"]]["answer"] in (tmp_path / "kb" / dev[0]["source"]).read_text()
+    assert dev[0]["question"] not in (tmp_path / "kb" / dev[0]["source"]).read_text()  # the answer, not the question
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'name = "t"\ntask = "support"\n[[data.sources]]\nkind = "tickets"\npath = "{shared / grounded.TICKETS}"\n')
+    texts = {ex["messages"][-1]["content"] for ex in data_stage.build_examples(load_config(cfg))}
+    asked = lambda q: any(q["question"][:200] in t for t in texts)
+    assert not any(asked(q) for q in dev)
+    assert sum(asked(q) for q in train) >= 0.9 * len(train)
