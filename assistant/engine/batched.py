@@ -286,7 +286,12 @@ def complete_many(model, llm, jobs: Iterable[dict], n_seq: int = 16,
     A job whose prompt cannot fit the model's context gives (index, PromptTooLong) instead.
 
     `model` is a loaded LlamaCppModel and `llm` its Llama. Decoding uses a context of its own whose
-    `n_cells` KV cells all sequences share (default: two full contexts, or 384 a sequence if more).
+    `n_cells` KV cells all sequences share (default: one full context, room for any prompt the model
+    takes). Fewer cells are faster here: every row of a step attends over all the cells in use (other
+    sequences' masked, but still visited), and on 2 cores a step of 16 rows costs 3.1 ms a row against
+    8.3 ms for one, so more sequences in flight gain little. Measured on 150 AESLC emails (AMD EPYC,
+    2 cores): 2,048 cells summarized subject lines (consensus of 9) 10% faster than 6,144, and short
+    summaries 14% faster.
     """
     from assistant.engine.loops import stop_loops
     from assistant.engine.models import PromptTooLong, physical_cores, trim_history
@@ -313,7 +318,7 @@ def complete_many(model, llm, jobs: Iterable[dict], n_seq: int = 16,
             yield Request(tokens, max_tokens, job.get("temperature", 0.0),
                           seed if seed is not None else int(np.random.SeedSequence().entropy % 2**32))
 
-    cells = n_cells or max(2 * model.n_ctx, n_seq * 384)
+    cells = n_cells or model.n_ctx
     with BatchedGenerator(llm, n_seq, model.n_ctx, model.n_threads or physical_cores(), n_ctx=cells,
                           end=model._end) as gen:
         for r, tokens in gen.run(requests(), Sampling(repeat_penalty=REPEAT_PENALTY)):
