@@ -196,6 +196,9 @@ class _Schedule:
                                                             if s not in evaluating]
                 src, k = max(((seq, _shared(p, q)) for seq, q in ready), key=lambda x: x[1])
             new_cells = 0 if join else len(p) - k
+            if not self.seqs and self.prefix and new_cells + r.max_tokens > self.room:
+                self.drop_prefix()  # a prompt that fits the context alone but not beside the prefix it does not share
+                continue
             if self.seqs and self.used + new_cells + r.max_tokens > self.room:
                 return  # wait for cells
             if not join and any(_shared(p, g.tokens) > k + 16 for g in self.fresh):
@@ -216,6 +219,11 @@ class _Schedule:
             for c in q.cells:
                 c.refs += 1
             self.used += new_cells + r.max_tokens
+
+    def drop_prefix(self) -> None:
+        """Free the shared prefix's cells (no busy sequence reads them) and give its room to the prompts."""
+        self.L.llama_memory_seq_rm(self.mem, self.prefix_seq, -1, -1)
+        self.prefix, self.room = [], self.gen.n_ctx
 
     def advance(self, g: _Group, row: Row) -> Iterator[tuple[int, list[int]]]:
         """Each sequence of `g` picks its next token from the group's row: those that end are given out,

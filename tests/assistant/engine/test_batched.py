@@ -157,3 +157,18 @@ def test_samples_of_one_prompt_share_its_evaluation_and_their_common_start(stude
     generated = sum(len(t) + (len(t) < 24) for t in got.values())  # each answer's tokens and its end token
     assert sum(rows) - len(p) < generated
     assert len({tuple(t) for t in got.values()}) > 1  # the samples differ
+
+
+def test_a_prompt_that_fits_the_context_alone_runs_after_a_prefix_it_does_not_share(student):
+    """The first requests' common prefix holds cells of its own. A later prompt that starts otherwise, as
+    long as the context allows with its answer, could not fit beside those cells: once no sequence reads
+    the prefix, its cells are freed for it (llama_decode failed with "context full" before)."""
+    llm = student.load()
+    a = student.tokens(_prompt(student, _emails(1, skip=30)[0], "line"))
+    text = " ".join(e.body for e in _emails(40, skip=40))
+    b = llm.tokenize(("Notes. " + text).encode(), add_bos=False)[: 1024 - 8]
+    assert a[0] != b[0] and len(a) > 40
+    requests = [Request(a, 8), Request(a, 8), Request(b, 8)]
+    with BatchedGenerator(llm, n_seq=2, n_ctx_per_seq=1024, n_threads=2, n_ctx=1024, end=student._end) as gen:
+        got = dict(gen.run(requests))
+    assert sorted(got) == [0, 1, 2] and got[0] == got[1] and got[2]
