@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -25,7 +26,7 @@ def retrying(step: Callable[[], T], timeout: float = TIMEOUT) -> T:
         try:
             return step()
         except sqlite3.OperationalError as e:
-            locked = "locked" in str(e) or "busy" in str(e)
+            locked = "database is locked" in str(e) or "busy" in str(e)  # SQLITE_BUSY: another connection writes
             if not locked or time.monotonic() > deadline:
                 raise
             time.sleep(0.02 + random.random() * 0.08)  # jittered: two waiters don't retry in step
@@ -36,6 +37,8 @@ def open_wal(path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection)
     db = sqlite3.connect(path, timeout=TIMEOUT, check_same_thread=False, factory=factory)
     db.row_factory = sqlite3.Row
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # WAL persists in the file: set once
-        retrying(lambda: db.execute("PRAGMA journal_mode=WAL").fetchone())
+        mode = retrying(lambda: db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        if mode != "wal":  # e.g. a file system without shared memory: still correct, readers then block writers
+            print(f"warning: {path}: SQLite kept journal mode {mode!r}, not WAL", file=sys.stderr)
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill -9 loses no committed write, only power loss might
     return db

@@ -211,7 +211,9 @@ def gap_rows(n: int, length: str = "short") -> list[dict]:
     """Where batched and one-at-a-time greedy outputs part, and why: at each first differing token, the gap
     between the one-at-a-time run's two best logits (repeat penalty applied, as the sampler applies it),
     against the gap at every step the two outputs share. Near ties where they part, and not elsewhere,
-    say the difference is batching's arithmetic, not a bug in what the batch computes."""
+    say the difference is batching's arithmetic, not a bug in what the batch computes. The outputs are
+    re-tokenized from their text and scored in one pass over prompt and answer: close to, not exactly,
+    the one-at-a-time run's own arithmetic."""
     import llama_cpp
     import numpy as np
 
@@ -256,7 +258,8 @@ def gap_rows(n: int, length: str = "short") -> list[dict]:
         g = gaps(prompt, a[:k])
         parted.append(g[k][0])
         shared += [x[0] for x in g[:k]]
-        swapped += k < len(b) and {g[k][1], g[k][2]} == {a[k] if k < len(a) else -1, b[k]}
+        end = scorer.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]  # where an output ended
+        swapped += {g[k][1], g[k][2]} == {a[k] if k < len(a) else end, b[k] if k < len(b) else end}
     m = len(parted)
     near = sum(x < NEAR_TIE for x in parted)
     med = lambda xs: float(np.median(xs)) if xs else float("nan")

@@ -20,7 +20,7 @@ from distill.config import Config
 from distill.data import read_examples
 from distill.layout import examples_path, require, teacher_file
 from distill.systems import cache_file, generate, installed, write_prompts
-from distill.teach import load_done
+from distill.teach import answered, load_done
 
 
 def model_files(model: str, lora: str | None) -> tuple[str, str | None, str]:
@@ -35,7 +35,7 @@ def model_files(model: str, lora: str | None) -> tuple[str, str | None, str]:
 def run(cfg: Config, model: str, out: Path, lora: str | None = None, tasks: tuple[str, ...] = ()) -> dict:
     teacher = load_done(teacher_file(cfg))
     rows = [e for e in read_examples(require(examples_path(cfg), "data")) if e["split"] == "train" and e["use"] == "teacher"
-            and teacher.get(e["id"], {}).get("ok") and (not tasks or e["task"] in tasks)]
+            and answered(teacher, e) and teacher[e["id"]].get("ok") and (not tasks or e["task"] in tasks)]
     if not rows:
         raise ValueError("no training prompts with a teacher answer" + (f" for {', '.join(tasks)}" if tasks else "")
                          + ": run `distill teach` first")

@@ -94,11 +94,10 @@ def _examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
 
         for r in _rows_csv(path):
             body = r["body"].replace("\\n", "\n")
-            if held_out_ticket(body):
-                continue  # a dev question of the grounded ticket KB, whose answer is its known source
             rid = hashlib.sha1((r["subject"] + body).encode()).hexdigest()[:12]
             yield f"tickets:{rid}", {"text": body, "subject": r.get("subject", ""), "reference": r.get("answer", "").replace("\\n", "\n"),
-                                     "meta": {"language": r.get("language"), "queue": r.get("queue")}}
+                                     "meta": {"language": r.get("language"), "queue": r.get("queue")},
+                                     **({"kb_dev": True} if held_out_ticket(r, path) else {})}
     elif kind == "abcd":
         for convo in json.loads(path.read_text()):
             turns = [(s, t) for s, t in convo["original"] if s in ("agent", "customer")]
@@ -265,6 +264,8 @@ def build_examples(cfg: Config) -> Iterator[dict]:
             for eid, f in items:
                 if src.limit and count >= src.limit:
                     break
+                if f.get("kb_dev") and task in ("reply", "chat"):
+                    continue  # a dev question of the grounded ticket KB, whose answer is its known source
                 if "history" in f:
                     turns = [{"role": "user" if s == "customer" else "assistant", "content": t} for s, t in f["history"]]
                     prompt = tasks.task("chat").prompt(turns, None)

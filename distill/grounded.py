@@ -17,8 +17,8 @@ Knowledge bases:
   (CC BY-NC 4.0), one file each holding its subject and the answer it got. A ticket picked by a hash of its
   text (TICKET_QUESTION_PERCENT) is asked by its body, its own answer the source; Bitext requests of
   intents no ticket is about (UNCOVERED) are asked too, unanswerable. The support student also trains on
-  these tickets as plain replies: a `tickets` data source skips the ones asked here as dev questions
-  (`held_out_ticket`), so no dev question's answer is trained on.
+  these tickets as plain replies: a `tickets` data source of a reply or chat task skips the ones asked
+  here as dev questions (`held_out_ticket`), so no dev question's answer is trained on.
 Each line: {"id", "kb", "question", "source" (a file name in the KB folder, or null), "split"}. The split
 is a hash of the id (DEV_PERCENT held out), so it never moves.
 """
@@ -65,12 +65,23 @@ def _bucket(text: str) -> int:
     return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) % 100
 
 
+def ticket_body(raw: str) -> str:
+    """A ticket's body as the KB and its questions hold it (some rows write newlines as a literal \\n)."""
+    return raw.replace("\\n", "\n").replace("\r\n", "\n").strip()
+
+
+def in_ticket_kb(row: dict) -> bool:
+    return row.get("language") == "en" and bool(ticket_body(row.get("body") or "")) and bool((row.get("answer") or "").strip())
+
+
 def ticket_rows(path: Path) -> list[tuple[str, dict]]:
     """(file name, row) of the ticket KB's tickets: English, with a body and an answer."""
+    from distill.data import _rows_csv  # read as the `tickets` data source reads it
+
     rows = []
-    for r in csv.DictReader(open(path, encoding="utf-8")):
-        body, answer = r["body"].replace("\\n", "\n").strip(), r["answer"].replace("\\n", "\n").strip()
-        if r.get("language") == "en" and body and answer:
+    for r in _rows_csv(path):
+        if in_ticket_kb(r):
+            body, answer = ticket_body(r["body"]), ticket_body(r["answer"])
             rows.append((f"ticket-{hashlib.sha1((r['subject'] + body).encode()).hexdigest()[:12]}.md",
                          {**r, "body": body, "answer": answer}))
     return rows
@@ -80,9 +91,11 @@ def _asked(body: str) -> bool:
     return _bucket("asked:" + body) < TICKET_QUESTION_PERCENT
 
 
-def held_out_ticket(body: str) -> bool:
-    """Whether a ticket (of any file: the test is on its text) is a dev question of the ticket KB."""
-    body = body.replace("\\n", "\n").strip()
+def held_out_ticket(row: dict, path: Path) -> bool:
+    """Whether a row of a ticket file is a dev question of the ticket KB: a KB ticket, asked, in the dev split."""
+    if path.name != Path(TICKETS).name or not in_ticket_kb(row):
+        return False
+    body = ticket_body(row["body"])
     return _asked(body) and split_of(question_id("tickets", body)) == "dev"
 
 

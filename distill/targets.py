@@ -18,7 +18,7 @@ from distill.config import Config
 from distill.data import read_examples, source_text
 from distill.layout import examples_path, require, teacher_file
 from distill.packing import Item
-from distill.teach import load_done, unpack_topk
+from distill.teach import answered, load_done, unpack_topk
 
 
 def first(ref):
@@ -51,7 +51,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             if not target or "map" in ex:  # nothing to learn (a thread has no reference of its own)
                 continue
         else:
-            rec = done.get(ex["id"])
+            rec = done.get(ex["id"]) if answered(done, ex) else None  # an answer to an older prompt is none
             missing += rec is None
             if not rec or not rec.get("ok"):
                 continue

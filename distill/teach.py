@@ -248,14 +248,15 @@ def chunk_files(folder: Path) -> list[Path]:
 
 
 def write_chunks(out: Path, folder: Path, size: int, final: bool = False, skip: frozenset = frozenset()) -> int:
-    """Copy the finished answers in `out` that no chunk in `folder` (nor `skip`) holds yet into new numbered chunks of
+    """Copy the finished answers in `out` that no chunk in `folder` holds yet (nor `skip`, (id, key) pairs of
+    answers committed elsewhere; key None for those without one) into new numbered chunks of
     `size` answers (and the remainder too when `final`). Each chunk is written whole or not at all, so a
     kill loses nothing: the answers stay in `out` and go into the next chunk. Returns the chunks written."""
     folder.mkdir(parents=True, exist_ok=True)
     existing = chunk_files(folder)
-    chunked = {(r["id"], r.get("key")) for r in read_pregenerated(existing)}  # an answer asked anew goes in again
+    chunked = {(r["id"], r.get("key")) for r in read_pregenerated(existing)} | skip  # an answer asked anew goes in again
     fresh = [{k: v for k, v in r.items() if k != "topk"} for r in load_done(out).values()
-             if r["id"] not in skip and (r["id"], r.get("key")) not in chunked]
+             if (r["id"], r.get("key")) not in chunked]
     number = max((int(p.name.split("-")[1].split(".")[0]) for p in existing), default=0)
     written = 0
     while len(fresh) >= size or (final and fresh):
@@ -310,24 +311,26 @@ def run(cfg: Config, progress=None) -> Path:
     wanted = {e["id"] for e in examples}
     chunks = cfg.resolve(tc.chunk_dir) if tc.chunk_dir else None
     shipped = list(read_pregenerated([cfg.resolve(p) for p in tc.pregenerated]))
-    skip = frozenset(r["id"] for r in shipped)  # already committed elsewhere: never copied into a chunk
-    reused = shipped + (list(read_pregenerated(chunk_files(chunks))) if chunks else [])
-    latest = {r["id"]: r for r in reused}  # a later chunk's answer (asked anew) wins
-    with open(out, "a") as f:
-        for rec in latest.values():
-            if rec["id"] in wanted and rec["id"] not in done:  # a record from the run's own file wins
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                done[rec["id"]] = rec
+    skip = frozenset((r["id"], r.get("key")) for r in shipped)  # already committed elsewhere: never chunked again
+    reused: dict[str, list[dict]] = {}
+    for rec in shipped + (list(read_pregenerated(chunk_files(chunks))) if chunks else []):
+        reused.setdefault(rec["id"], []).append(rec)
+    with open(out, "a") as f:  # for an example this run's file has no answer to, the latest one to its prompt
+        for ex in examples:
+            fitting = [r for r in reused.get(ex["id"], []) if answered({ex["id"]: r}, ex)]
+            if fitting and not answered(done, ex):
+                f.write(json.dumps(fitting[-1], ensure_ascii=False) + "\n")
+                done[ex["id"]] = fitting[-1]
     first = [e for e in examples if not answered(done, e) and "map" not in e]
     if tc.limit:
-        first = first[: max(0, tc.limit - len(done))]
+        first = first[: max(0, tc.limit - sum(answered(done, e) for e in examples))]
     teacher, n_new = None, 0
     # two rounds: every prompt that stands alone (a long thread's messages among them), then each long
     # thread's reduce prompt, built from the teacher's summaries of its messages (see distill.data.map_examples)
     for round_ in (1, 2):
         todo = first if round_ == 1 else reduce_examples(examples, done)
         if tc.limit and round_ == 2:
-            todo = todo[: max(0, tc.limit - len(done))]
+            todo = todo[: max(0, tc.limit - sum(answered(done, e) for e in examples))]
         if not todo:
             continue
         teacher = teacher or make_teacher(tc)

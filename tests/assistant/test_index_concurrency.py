@@ -113,3 +113,34 @@ def test_processes_opening_fresh_databases_at_once_all_succeed(tmp_path):
         cmd = [sys.executable, "-c", OPEN_BOTH, str(folder / "index.db"), str(folder / "history.db")]
         results = finish([subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)])
         assert [code for code, _, _ in results] == [0] * 6, [err.strip()[-200:] for _, _, err in results]
+
+
+def test_retrying_repeats_only_a_locked_database_and_gives_up_at_its_deadline():
+    from assistant.sqlite import retrying
+
+    calls = []
+
+    def locked_twice():
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return "done"
+
+    assert retrying(locked_twice, timeout=5) == "done" and len(calls) == 3
+    calls.clear()
+
+    def broken():
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: chunks")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        retrying(broken, timeout=5)
+    assert len(calls) == 1  # a real error at once, not retried
+
+    def always_locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    t0 = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        retrying(always_locked, timeout=0.3)
+    assert 0.3 <= time.monotonic() - t0 < 2

@@ -64,11 +64,11 @@ def test_teacher_chunks_hold_each_answer_once_across_kills(tmp_path):
     out, folder = tmp_path / "teacher.jsonl", tmp_path / "chunks"
     recs = [{"id": f"e{i}", "task": "summarize-short", "output": f"answer {i}", "ok": True} for i in range(7)]
     out.write_text("".join(json.dumps(r) + "\n" for r in recs[:5]) + '{"id": "torn')
-    assert write_chunks(out, folder, 2, skip=frozenset({"e0"})) == 2  # e1..e4; e0 was shipped elsewhere
+    assert write_chunks(out, folder, 2, skip=frozenset({("e0", None)})) == 2  # e1..e4; e0 was shipped elsewhere
     assert write_chunks(out, folder, 2) == 0  # nothing new: no empty or repeated chunk
     with open(out, "a") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs[5:])
-    assert write_chunks(out, folder, 2, final=True, skip=frozenset({"e0"})) == 1
+    assert write_chunks(out, folder, 2, final=True, skip=frozenset({("e0", None)})) == 1
     assert [p.name for p in chunk_files(folder)] == ["teacher-0001.jsonl.gz", "teacher-0002.jsonl.gz", "teacher-0003.jsonl.gz"]
     ids = [r["id"] for r in read_pregenerated([folder / "teacher-*.jsonl.gz"])]
     assert ids == ["e1", "e2", "e3", "e4", "e5", "e6"]
@@ -191,3 +191,8 @@ def test_a_changed_prompt_under_the_same_id_is_asked_anew_and_chunked_again(tmp_
     teach.run(cfg)
     assert len(teacher.asked) == 5
     assert load_done(out)[changed["id"]]["output"] == "Answer number 5 to this email."
+
+    changed["messages"][-1]["content"] = changed["messages"][-1]["content"].replace("\nP.S. The meeting moved to Friday.", "")
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # back to the first prompt: its chunked answer
+    teach.run(cfg)
+    assert len(teacher.asked) == 5 and load_done(out)[changed["id"]]["output"] != "Answer number 5 to this email."
