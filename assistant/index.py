@@ -459,13 +459,14 @@ class Index:
         return fuse(lex, dense, query_alpha(query))
 
     def query_embedder(self, collection: str):
-        """The embedder the collection was built with: queries always match its vectors."""
-        from assistant.embed import get_embedder
+        """The embedder the collection was built with: queries always match its vectors. Without one loaded
+        here (a command that only searches), its numpy query encoder (embed.QueryEncoder)."""
+        from assistant.embed import get_query_encoder
 
         row = self.db.execute("SELECT model_id FROM collections WHERE name = ?", (collection,)).fetchone()
         if self._embedder is not None and (row is None or row["model_id"] == self._embedder.model_id):
             return self._embedder
-        return get_embedder(row["model_id"]) if row else self.embedder
+        return get_query_encoder(row["model_id"] if row else None)
 
     def dense(self, query: str, collection: str, n: int, also=()) -> dict[int, float]:
         """The top `n` chunks by cosine, plus the cosine of every chunk id in `also`."""

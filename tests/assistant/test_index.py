@@ -170,6 +170,33 @@ def test_query_vector_is_the_one_a_document_of_the_same_text_gets():
         assert float(np.dot(ref, got)) > 0.9999 and abs(float(np.linalg.norm(got)) - 1) < 1e-5
 
 
+def test_a_search_only_process_gets_the_same_query_vectors_without_sentence_transformers(tmp_path):
+    """A fresh process that only searches embeds its queries in numpy (embed.QueryEncoder): it never imports
+    sentence-transformers, and finds what the full embedder finds, with vectors equal up to rounding."""
+    import subprocess
+    import sys
+
+    from assistant.embed import QueryEncoder, get_embedder
+
+    emb, numpy_only = get_embedder(), QueryEncoder()
+    for q in ["reset password", "Why was I charged twice for the Pro plan upgrade last month?", "ünïcode ✓ naïve", "refund " * 400]:
+        got = numpy_only.encode_query(q)
+        assert got.dtype == np.float32 and got.shape == (384,)
+        assert float(np.dot(emb.encode_query(q), got)) > 0.9999 and abs(float(np.linalg.norm(got)) - 1) < 1e-5
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("To reset your password, open Settings and choose Security.")
+    (docs / "b.md").write_text("Parcels to Norway take five working days to arrive.")
+    Index.open(tmp_path / "i.db", embedder=emb).add([docs], "kb")
+    code = ("import sys; from assistant.index import Index; idx = Index.open(sys.argv[1]); "
+            "hits = idx.search('how long is delivery to Norway', 'kb', k=1, mode='dense'); "
+            "print(hits[0].path, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "i.db")], capture_output=True, text=True, check=True)
+    path, imported = out.stdout.split()
+    assert path.endswith("b.md") and imported == "False"
+
+
 def test_demo_kb_is_indexed_on_first_use_by_name(tmp_path):
     """`--kb demo-kb` / `-C demo-kb` on a fresh install: the built-in knowledge base, not an unknown name."""
     from assistant.demo import DEMO_KB, resolve_collection
