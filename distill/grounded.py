@@ -76,10 +76,10 @@ def in_ticket_kb(row: dict) -> bool:
 
 def ticket_rows(path: Path) -> list[tuple[str, dict]]:
     """(file name, row) of the ticket KB's tickets: English, with a body and an answer."""
-    from distill.data import _rows_csv  # read as the `tickets` data source reads it
-
     rows = []
-    for r in _rows_csv(path):
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:  # as the `tickets` data source reads it
+        table = list(csv.DictReader(f))
+    for r in table:
         if in_ticket_kb(r):
             body, answer = ticket_body(r["body"]), ticket_body(r["answer"])
             rows.append((f"ticket-{hashlib.sha1((r['subject'] + body).encode()).hexdigest()[:12]}.md",
