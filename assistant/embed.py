@@ -18,6 +18,7 @@ import numpy as np
 MODEL_ID = "all-MiniLM-L6-v2"
 MAX_TOKENS = 128
 _CACHE: dict[str, "Embedder"] = {}
+_QUERY: "QueryEncoder | None" = None  # the numpy query path of MODEL_ID, for processes that only search
 _LOADING = threading.Lock()  # the index loads the model on a thread while it reads files: one load, not two
 
 
@@ -119,7 +120,7 @@ class QueryEncoder:
         config = json.loads((folder / "config.json").read_text())
         self.heads, self.eps = config["num_attention_heads"], config["layer_norm_eps"]
         self.layers = config["num_hidden_layers"]
-        self.w = {k: v.astype(np.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
+        self.w = {k: v.astype(np.float32, copy=False) for k, v in load_file(str(folder / "model.safetensors")).items()}
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
@@ -169,13 +170,10 @@ def get_query_encoder(model_id: str | None = None):
         return _CACHE[model_id]
     if model_id != MODEL_ID:
         return get_embedder(model_id)  # says why it cannot
+    global _QUERY
     with _LOADING:
-        if "query:" + model_id not in _QUERY:
-            _QUERY["query:" + model_id] = QueryEncoder()
-    return _QUERY["query:" + model_id]
-
-
-_QUERY: dict[str, QueryEncoder] = {}
+        _QUERY = _QUERY or QueryEncoder()
+    return _QUERY
 
 
 def native_bf16() -> bool:

@@ -248,6 +248,7 @@ def gap_rows(n: int, length: str = "short") -> list[dict]:
         return rows
 
     tok = lambda text: scorer.tokenize(text.encode(), add_bos=False)
+    end = scorer.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]  # where an output ended
     parted, shared, swapped = [], [], 0
     for i, job in enumerate(jobs):
         if one[i] == many[i]:
@@ -258,7 +259,6 @@ def gap_rows(n: int, length: str = "short") -> list[dict]:
         g = gaps(prompt, a[:k])
         parted.append(g[k][0])
         shared += [x[0] for x in g[:k]]
-        end = scorer.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]  # where an output ended
         swapped += {g[k][1], g[k][2]} == {a[k] if k < len(a) else end, b[k] if k < len(b) else end}
     m = len(parted)
     near = sum(x < NEAR_TIE for x in parted)

@@ -198,11 +198,15 @@ def prompt_key(prompt) -> str:
     return hashlib.sha1(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
 
 
-def answered(done: dict[str, dict], ex: dict) -> bool:
-    """Whether `ex` has an answer in `done` to its current prompt. Records without a key (committed before keys
-    were recorded) count as answered; a reduce prompt is rebuilt from the answers, so its id alone decides."""
-    rec = done.get(ex["id"])
+def fits(rec: dict | None, ex: dict) -> bool:
+    """Whether `rec` answers `ex`'s current prompt. Records without a key (committed before keys were
+    recorded) do; a reduce prompt is rebuilt from the answers, so its id alone decides."""
     return rec is not None and ("key" not in rec or "map" in ex or rec["key"] == prompt_key(ex["messages"]))
+
+
+def answered(done: dict[str, dict], ex: dict) -> bool:
+    """Whether `done` holds an answer to `ex`'s current prompt."""
+    return fits(done.get(ex["id"]), ex)
 
 
 def load_done(path: Path) -> dict[str, dict]:
@@ -308,7 +312,6 @@ def run(cfg: Config, progress=None) -> Path:
     held = lock(out.parent / ".lock")
     examples = [e for e in read_examples(require(examples_path(cfg), "data")) if e["use"] == "teacher" and e["split"] == "train"]
     done = load_done(out)
-    wanted = {e["id"] for e in examples}
     chunks = cfg.resolve(tc.chunk_dir) if tc.chunk_dir else None
     shipped = list(read_pregenerated([cfg.resolve(p) for p in tc.pregenerated]))
     skip = frozenset((r["id"], r.get("key")) for r in shipped)  # already committed elsewhere: never chunked again
@@ -317,7 +320,7 @@ def run(cfg: Config, progress=None) -> Path:
         reused.setdefault(rec["id"], []).append(rec)
     with open(out, "a") as f:  # for an example this run's file has no answer to, the latest one to its prompt
         for ex in examples:
-            fitting = [r for r in reused.get(ex["id"], []) if answered({ex["id"]: r}, ex)]
+            fitting = [r for r in reused.get(ex["id"], []) if fits(r, ex)]
             if fitting and not answered(done, ex):
                 f.write(json.dumps(fitting[-1], ensure_ascii=False) + "\n")
                 done[ex["id"]] = fitting[-1]
