@@ -155,12 +155,9 @@ class ChatScreen(Screen):
                 break
             first = first or time.time()
             shown.add(piece)
-        shown.flush()
-        text = widget.text.strip()
-        cited = chat.mark_citations(text, self.sources)  # [n] as `assistant ask` prints them
-        if cited != text:
-            text = cited
-            self.app.call_from_thread(widget.set_text, text)
+        # [n] as `assistant ask` prints them
+        shown.text = text = chat.mark_citations(shown.text.strip(), self.sources)
+        shown.flush(wait=True)
         conversation.record(self.model, prompt, text, start)
         conversation.db = self.db
         ttft = f" · first token {first - start:.2f}s" if first else ""

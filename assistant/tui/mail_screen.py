@@ -238,7 +238,8 @@ class MailScreen(Screen):
         start = time.monotonic()
         stream_reply = self.app.services.reply.stream_reply
         area, worker = self.query_one("#draft", TextArea), get_current_worker()
-        shown = Throttled(self.app, lambda text: self._show_draft(area, text), every=0.25)
+        # a redraw still queued when the user moves to another thread must not land in that thread's pane
+        shown = Throttled(self.app, lambda text: thread is self.current and self._show_draft(area, text), every=0.25)
         last = self._inbox().load(thread.messages[-1])
         if not isinstance(last, Message):
             raise ValueError(f"{last.path}: {last.error}")
@@ -247,7 +248,7 @@ class MailScreen(Screen):
                 if worker.is_cancelled or thread is not self.current:
                     return
                 shown.add(piece)
-        shown.flush()
+        shown.flush(wait=True)
         self.draft_original = shown.text.strip()
         self.app.call_from_thread(self.notify, f"Draft ready in {time.monotonic() - start:.1f}s: e edits it, "
                                   "a keeps it for retraining.", title="Reply")

@@ -55,25 +55,36 @@ class ChatMessage(Markdown):
 class Throttled:
     """Shows text a worker thread builds up, at most every `every` seconds and once more at the end.
 
-    Each call_from_thread waits for the screen to redraw, and a Markdown or TextArea re-renders all of its
-    text: done for every token, the screen's work grew with the square of the reply and held the model
-    back (a reply in the app took about 4x the CLI's time)."""
+    A Markdown or TextArea re-renders all of its text: done for every token, the screen's work grew with the
+    square of the reply and held the model back (a reply in the app took about 4x the CLI's time). The
+    worker does not wait for the redraw either (it is queued, and a redraw finds only the newest text), so
+    the model never stands still while the screen paints; `flush(wait=True)` draws and waits, for the end."""
 
     def __init__(self, app, show, every: float = 0.08) -> None:
         import time
 
         self.app, self.show, self.every, self.clock = app, show, every, time.monotonic
-        self.text, self.shown, self.last = "", "", 0.0
+        self.text, self.shown, self.drawn, self.last = "", "", "", 0.0
 
     def add(self, piece: str) -> None:
         self.text += piece
         if self.clock() - self.last >= self.every:
             self.flush()
 
-    def flush(self) -> None:
-        if self.text != self.shown:
-            self.shown, self.last = self.text, self.clock()
-            self.app.call_from_thread(self.show, self.text)
+    def flush(self, wait: bool = False) -> None:
+        if self.text == self.shown and not wait:
+            return
+        self.shown, self.last = self.text, self.clock()
+        if wait:
+            self.app.call_from_thread(self._draw)
+        else:
+            self.app.call_later(self._draw)  # thread-safe (a posted message), returns at once
+
+    def _draw(self) -> None:
+        """On the app's loop. A redraw queued before a newer one has run finds nothing left to do."""
+        if self.drawn != self.shown:
+            self.drawn = self.shown
+            self.show(self.drawn)
 
 
 class SourceScreen(ModalScreen):
