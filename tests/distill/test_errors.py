@@ -134,3 +134,14 @@ def test_eval_before_export_says_what_to_run(tmp_path, shared):
     c = write_config(tmp_path, shared)
     data_stage.run(load_config(c))
     one_line_error(distill("eval", c), "export.json does not exist", f"run `distill export {c}` first")
+
+
+def test_a_teacher_download_that_fails_is_one_line_naming_the_package(monkeypatch):
+    """pip's failure comes back as one line naming the package, not pip's whole output or a traceback."""
+    from distill import teachers
+
+    bad = "not a requirement=="  # pip refuses it at once, without the network
+    monkeypatch.setitem(teachers.TEACHERS, "broken", {"packages": [bad], "sha256": "0" * 64, "size": 1})
+    with pytest.raises(ValueError) as e:
+        teachers.ensure_teacher("broken", quiet=True)
+    assert str(e.value).startswith(f"broken: pip could not download {bad}: ") and "\n" not in str(e.value)
