@@ -73,24 +73,34 @@ def current_default(task: str) -> registry.ModelEntry | None:
     return registry.all_models().get(registry.default_for(task, lambda e: task in SERVES.get(e.task or "", ())))
 
 
-def _scores(metrics: dict) -> dict[str, tuple[float, int]]:
-    """Per task on a report card: the student's ROUGE-L and how many items it was measured on."""
-    return {t: (s["student"]["rougeL"], s["student"].get("items", 0)) for t, s in (metrics.get("tasks") or {}).items()
-            if "student" in s and "rougeL" in s["student"]}
+def student_scores(report: dict, tasks: list[str]) -> dict[str, float]:
+    """The student's ROUGE-L per task of a report card (`tasks` headline first: a one-task card keeps its
+    scores under "systems" only)."""
+    if report.get("tasks"):
+        return {t: s["student"]["rougeL"] for t, s in report["tasks"].items() if "rougeL" in s.get("student", {})}
+    student = report.get("systems", {}).get("student", {})
+    return {tasks[0]: student["rougeL"]} if tasks and "rougeL" in student else {}
 
 
-def worse_than_current(m: dict, current: registry.ModelEntry | None, margin: float = 0.5) -> list[str]:
-    """Why `m` (a new manifest) should not replace `current` as the default: the tasks where the current
-    student scores better on the same report card (the same task, the same number of held-out items)."""
-    if current is None or not current.manifest or current.name == m["name"]:
+def worse_than_current(cfg: Config, current: registry.ModelEntry | None, margin: float = 0.5) -> list[str]:
+    """Why this run's student should not replace `current` as the default: the tasks where `current`, asked
+    the same held-out items as the assistant would ask it, scores better than the student's report card.
+    The current default's answers are generated here (cached in <run>/eval beside the other systems')."""
+    from distill.evaluate import items, score_system, task_order
+    from distill.systems import installed, write_prompts
+
+    if current is None or current.name == cfg.name:
         return []
-    try:
-        old = _scores(json.loads(Path(current.manifest).read_text()).get("metrics", {}))
-    except (OSError, ValueError):
-        return []
-    new = _scores(m.get("metrics", {}))
-    return [f"{t}: {current.name} {old[t][0]:.2f} ROUGE-L, {m['name']} {new[t][0]:.2f}" for t in sorted(new)
-            if t in old and old[t][1] == new[t][1] and old[t][0] > new[t][0] + margin]
+    report = json.loads(require(eval_dir(cfg) / "report.json", "eval").read_text())
+    rows = items(cfg, cfg.eval.eval_file)
+    tasks = task_order(rows)
+    new = student_scores(report, tasks)
+    prompts = write_prompts(rows, eval_dir(cfg) / "prompts.jsonl", cfg.eval.long_threads)
+    theirs: dict = {"systems": {}}
+    score_system(cfg, theirs, "default", *installed(current.name), rows, tasks, prompts)
+    old = {t: s["default"]["rougeL"] for t, s in theirs["tasks"].items() if "rougeL" in s["default"]}
+    return [f"{t}: {current.name} {old[t]:.2f} ROUGE-L, {cfg.name} {new[t]:.2f} on the same {len(rows)} items"
+            for t in tasks if t in old and t in new and old[t] > new[t] + margin]
 
 
 class WorseThanDefault(ValueError):
@@ -124,17 +134,17 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False, force
         e = registry.entry_from_manifest(dest / "manifest.json", "distill")
         registry.add_model(e.path, e.name, e.lora_path, e.task, source="distill", manifest=e.manifest)
         if make_default:
-            _make_default(cfg, m, force)
+            _make_default(cfg, force)
     return dest
 
 
-def _make_default(cfg: Config, m: dict, force: bool) -> None:
+def _make_default(cfg: Config, force: bool) -> None:
     for task in SERVES[cfg.task]:
         current = current_default(task)
-        worse = worse_than_current(m, current, 0.5)
-        if worse and not force:
+        worse = [] if force else worse_than_current(cfg, current)
+        if worse:
             raise WorseThanDefault(
-                f"{cfg.name} is installed but not made the default for {task}: {current.name} scores better on the same "
-                f"report card ({'; '.join(worse)}). Use it with --model {cfg.name}, or pass --force to make it the default "
+                f"{cfg.name} is installed but not made the default for {task}: {current.name} scores better on its "
+                f"held-out items ({'; '.join(worse)}). Use it with --model {cfg.name}, or pass --force to make it the default "
                 f"anyway (roll back with `assistant models default {task} {current.name}`)")
         registry.set_default(task, cfg.name, RUNTIME_TASKS)

@@ -41,7 +41,9 @@ def digest(paths, since, unread, fmt, samples, refresh, model_name, base_url):
         click.echo(f"error: {e.path}: {e.error}", err=True)
     if selection.read == 0:
         raise AssistantError(f"no message could be read in {', '.join(paths)}")
-    model = models.resolve(model_name, "summarize", base_url) if selection.threads else None
+    # one model decodes the lines and the short summaries together: the default must be trained for both
+    model = models.resolve(model_name, "summarize", base_url, covers=("summarize-line", "summarize-short")) \
+        if selection.threads else None
     if fmt != "json":
         scope = [f"since {since}"] * bool(since) + ["unread"] * unread
         click.echo(digest_service.heading(selection, "Digest" + (f" ({', '.join(scope)})" if scope else "")))

@@ -31,6 +31,7 @@ class Entry:
     line: str = ""
     short: str | None = None  # for a thread of more than one message
     errors: list[str] = field(default_factory=list)
+    model: str = ""  # the model that wrote the summaries
 
     @property
     def unread(self) -> int:
@@ -43,7 +44,7 @@ class Entry:
     def to_json(self) -> dict:
         t = self.thread
         return {"thread_id": t.thread_id, "subject": t.subject, "summary": self.line, "short": self.short,
-                "last": t.messages[-1].date, "unread": self.unread,
+                "model": self.model, "last": t.messages[-1].date, "unread": self.unread,
                 "messages": [{"message_id": m.message_id, "path": m.path, "from": m.from_, "date": m.date,
                               "seen": getattr(m, "seen", None)} for m in t.messages],
                 **({"errors": self.errors} if self.errors else {})}
@@ -100,7 +101,7 @@ def digest(model: ChatModel, selection: Selection, samples: int | None = None, c
         if isinstance(s, MailError):
             entry.errors.append(s.error)
         elif length == "line":
-            entry.line = s.summary
+            entry.line, entry.model = s.summary, s.model
         else:
             entry.short = s.summary
     if entry is not None:

@@ -33,21 +33,22 @@ def serves(e: ModelEntry, task: str) -> bool:
     return task in SERVES.get(e.task or "", ()) and prompt_current(e)
 
 
-def trained_for(e: ModelEntry, covers: str | None) -> bool:
-    """False when the model's manifest lists the tasks it was trained on and `covers` (e.g. summarize-short)
-    is not one of them: a subject-line student is no default for paragraphs."""
-    if covers is None or not e.manifest:
+def trained_for(e: ModelEntry, covers: str | tuple[str, ...] | None) -> bool:
+    """False when the model's manifest lists the tasks it was trained on and a task of `covers` (e.g.
+    summarize-short) is not one of them: a subject-line student is no default for paragraphs."""
+    needed = (covers,) if isinstance(covers, str) else tuple(covers or ())
+    if not needed or not e.manifest:
         return True
     try:
         trained = json.loads(Path(e.manifest).read_text()).get("tasks")
     except (OSError, ValueError):
         return True
-    return not trained or covers in trained
+    return not trained or all(t in trained for t in needed)
 
 
-def default_for(task: str, covers: str | None = None) -> str:
-    """The model name used for a task (and the exact task it `covers`, e.g. summarize-long): the user's choice,
-    else a shipped student, else the base; a choice trained for other lengths is passed over."""
+def default_for(task: str, covers: str | tuple[str, ...] | None = None) -> str:
+    """The model name used for a task (and the exact tasks it must cover, e.g. summarize-long): the user's
+    choice, else a shipped student, else the base; a choice trained for other lengths is passed over."""
     models = all_models()
     chosen = (load_config().get("defaults") or {}).get(task)
     if chosen in models and trained_for(models[chosen], covers):
@@ -56,7 +57,7 @@ def default_for(task: str, covers: str | None = None) -> str:
                 BASE_NAME)
 
 
-def resolve(spec: str | None, task: str, base_url: str | None = None, covers: str | None = None) -> ChatModel:
+def resolve(spec: str | None, task: str, base_url: str | None = None, covers: str | tuple[str, ...] | None = None) -> ChatModel:
     """A ChatModel from a --model value: None (the default for `task`, trained for `covers`), a name, a .gguf
     path, or openai:NAME."""
     return registry.resolve(spec or default_for(task, covers), base_url)

@@ -123,7 +123,7 @@ class MailScreen(Screen):
         from textual.worker import get_current_worker
 
         summarize, worker = self.app.services.summarize, get_current_worker()
-        model, cache = self._model("summarize"), summarize.open_cache()
+        model, cache = self._model("summarize", "summarize-line"), summarize.open_cache()
         try:
             known = {t.thread_id: s.summary for t, s in zip(threads, summarize.cached(model, threads, "line", cache)) if s}
             if known:
@@ -203,8 +203,8 @@ class MailScreen(Screen):
             view.mount_all(widgets)
         self.query_one("#summary", Static).update("")
 
-    def _model(self, task: str):
-        return self.app.model_for(task)
+    def _model(self, task: str, covers: str | None = None):
+        return self.app.model_for(task, covers)
 
     def action_summarize(self) -> None:
         if self.current:
@@ -217,7 +217,7 @@ class MailScreen(Screen):
         cache = summarize.open_cache()
         try:
             with self.foreground:
-                s = summarize.summarize_thread(self._model("summarize"), thread, "short", cache=cache)
+                s = summarize.summarize_thread(self._model("summarize", "summarize-short"), thread, "short", cache=cache)
         finally:
             cache.close()
         if thread is not self.current:
