@@ -58,9 +58,13 @@ def held_out_tokens(cfg: Config, tok, template: str, n: int = 8) -> list[list[in
 def trained_model(cfg: Config, model, weights: Path):
     """The trained student in torch: base + LoRA from `weights`, or the fully fine-tuned model there."""
     if cfg.train.method == "lora":
+        import warnings
+
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, str(weights))
+        with warnings.catch_warnings():  # as in student.lora_model: peft's use of a deprecated transformers name
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return PeftModel.from_pretrained(model, str(weights))
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(str(weights))
