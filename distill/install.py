@@ -68,39 +68,56 @@ def trained_tasks(cfg: Config) -> list[str]:
     return sorted(found)
 
 
-def current_default(task: str) -> registry.ModelEntry | None:
-    """The model the assistant uses for a runtime task today (the user's choice, else a shipped student)."""
-    return registry.all_models().get(registry.default_for(task, lambda e: task in SERVES.get(e.task or "", ())))
+def runtime_task(report_task: str) -> str:
+    """The assistant's task whose default answers a report card's task: summarize-line → summarize,
+    reply+kb → reply, ask → chat (`assistant ask` answers with the chat default)."""
+    base = report_task.split("+")[0]
+    return "chat" if base == "ask" else base.split("-")[0]
 
 
-def student_scores(report: dict, tasks: list[str]) -> dict[str, float]:
-    """The student's ROUGE-L per task of a report card (`tasks` headline first: a one-task card keeps its
-    scores under "systems" only)."""
-    if report.get("tasks"):
-        return {t: s["student"]["rougeL"] for t, s in report["tasks"].items() if "rougeL" in s.get("student", {})}
-    student = report.get("systems", {}).get("student", {})
-    return {tasks[0]: student["rougeL"]} if tasks and "rougeL" in student else {}
+def current_default(task: str, covers: str | None = None) -> registry.ModelEntry | None:
+    """The model the assistant uses for a runtime task today (the user's choice, else a shipped student),
+    for the exact task `covers` (a subject-line student is not the one used for paragraphs)."""
+    return registry.all_models().get(registry.default_for(task, lambda e: task in SERVES.get(e.task or "", ()), covers))
 
 
-def worse_than_current(cfg: Config, current: registry.ModelEntry | None, margin: float = 0.5) -> list[str]:
-    """Why this run's student should not replace `current` as the default: the tasks where `current`, asked
-    the same held-out items as the assistant would ask it, scores better than the student's report card.
-    The current default's answers are generated here (cached in <run>/eval beside the other systems')."""
-    from distill.evaluate import items, score_system, task_order
+def worse_than_current(cfg: Config, task: str, margin: float = 0.5) -> list[str]:
+    """Why this run's student should not become the default for the runtime `task`: each held-out task where
+    the model the assistant uses for it today, asked the same items, scores better (ROUGE-L), or why the
+    two cannot be compared. The student's answers are its report card's; the current model's are generated
+    here, cached in <run>/eval beside them. (Both are asked the run's prompts: a current default trained on
+    an older prompt version meets the new one.)"""
+    from distill.evaluate import group_of, items, score_system, task_order
+    from distill.metrics import score_rows
     from distill.systems import installed, write_prompts
 
-    if current is None or current.name == cfg.name:
-        return []
-    report = json.loads(require(eval_dir(cfg) / "report.json", "eval").read_text())
     rows = items(cfg, cfg.eval.eval_file)
-    tasks = task_order(rows)
-    new = student_scores(report, tasks)
-    prompts = write_prompts(rows, eval_dir(cfg) / "prompts.jsonl", cfg.eval.long_threads)
-    theirs: dict = {"systems": {}}
-    score_system(cfg, theirs, "default", *installed(current.name), rows, tasks, prompts)
-    old = {t: s["default"]["rougeL"] for t, s in theirs["tasks"].items() if "rougeL" in s["default"]}
-    return [f"{t}: {current.name} {old[t]:.2f} ROUGE-L, {cfg.name} {new[t]:.2f} on the same {len(rows)} items"
-            for t in tasks if t in old and t in new and old[t] > new[t] + margin]
+    mine = [t for t in task_order(rows) if runtime_task(t) == task]
+    if not mine:
+        return []
+    with open(require(eval_dir(cfg) / "outputs.jsonl", "eval")) as f:
+        answers = {r["id"]: r.get("student") for r in map(json.loads, f)}
+    asked = [ex for ex in rows if group_of(ex) in mine]
+    if any(answers.get(ex["id"]) is None for ex in asked):
+        return [f"its report card has no answer of its own to some of its {len(asked)} held-out items "
+                "(run `distill eval` again)"]
+    by_current: dict[str, list[str]] = {}
+    for t in mine:
+        current = current_default(task, t.split("+")[0])
+        if current is not None and current.name != cfg.name:
+            by_current.setdefault(current.name, []).append(t)
+    reasons = []
+    for name, its_tasks in by_current.items():
+        its_rows = [ex for ex in asked if group_of(ex) in its_tasks]
+        prompts = write_prompts(its_rows, eval_dir(cfg) / "prompts-default.jsonl", cfg.eval.long_threads)
+        theirs: dict = {"systems": {}}
+        score_system(cfg, theirs, "default", *installed(name), its_rows, its_tasks, prompts)
+        for t in its_tasks:
+            t_rows = [ex for ex in its_rows if group_of(ex) == t]
+            old, new = theirs["tasks"][t]["default"].get("rougeL"), score_rows(cfg, t_rows, answers).get("rougeL")
+            if old is not None and new is not None and old > new + margin:
+                reasons.append(f"{t}: {name} scores {old:.2f} ROUGE-L on the same {len(t_rows)} items, {cfg.name} {new:.2f}")
+    return reasons
 
 
 class WorseThanDefault(ValueError):
@@ -140,11 +157,11 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False, force
 
 def _make_default(cfg: Config, force: bool) -> None:
     for task in SERVES[cfg.task]:
-        current = current_default(task)
-        worse = [] if force else worse_than_current(cfg, current)
+        worse = [] if force else worse_than_current(cfg, task)
         if worse:
+            previous = current_default(task)
             raise WorseThanDefault(
-                f"{cfg.name} is installed but not made the default for {task}: {current.name} scores better on its "
-                f"held-out items ({'; '.join(worse)}). Use it with --model {cfg.name}, or pass --force to make it the default "
-                f"anyway (roll back with `assistant models default {task} {current.name}`)")
+                f"{cfg.name} is installed but not made the default for {task}: {'; '.join(worse)}. Use it with "
+                f"--model {cfg.name}, or pass --force to make it the default anyway"
+                + (f" (roll back with `assistant models default {task} {previous.name}`)" if previous else ""))
         registry.set_default(task, cfg.name, RUNTIME_TASKS)

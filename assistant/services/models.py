@@ -9,7 +9,6 @@ which task (from `assistant.tasks`) and which prompt versions this code still bu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -33,28 +32,13 @@ def serves(e: ModelEntry, task: str) -> bool:
     return task in SERVES.get(e.task or "", ()) and prompt_current(e)
 
 
-def trained_for(e: ModelEntry, covers: str | tuple[str, ...] | None) -> bool:
-    """False when the model's manifest lists the tasks it was trained on and a task of `covers` (e.g.
-    summarize-short) is not one of them: a subject-line student is no default for paragraphs."""
-    needed = (covers,) if isinstance(covers, str) else tuple(covers or ())
-    if not needed or not e.manifest:
-        return True
-    try:
-        trained = json.loads(Path(e.manifest).read_text()).get("tasks")
-    except (OSError, ValueError):
-        return True
-    return not trained or all(t in trained for t in needed)
+trained_for = registry.trained_for
 
 
 def default_for(task: str, covers: str | tuple[str, ...] | None = None) -> str:
     """The model name used for a task (and the exact tasks it must cover, e.g. summarize-long): the user's
     choice, else a shipped student, else the base; a choice trained for other lengths is passed over."""
-    models = all_models()
-    chosen = (load_config().get("defaults") or {}).get(task)
-    if chosen in models and trained_for(models[chosen], covers):
-        return chosen
-    return next((e.name for e in models.values() if e.source == "shipped" and serves(e, task) and trained_for(e, covers)),
-                BASE_NAME)
+    return registry.default_for(task, lambda e: serves(e, task), covers)
 
 
 def resolve(spec: str | None, task: str, base_url: str | None = None, covers: str | tuple[str, ...] | None = None) -> ChatModel:

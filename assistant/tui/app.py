@@ -52,7 +52,7 @@ class AssistantApp(App):
         self.continue_last = continue_last
         self.mail_path = mail_path
 
-    def model_for(self, task: str, covers: str | None = None):
+    def model_for(self, task: str, covers: str | tuple[str, ...] | None = None):
         """The model for a task: the injected one (tests), else the task's default trained for `covers`
         (e.g. summarize-short), or the one named for chat."""
         if self.injected_model is not None:

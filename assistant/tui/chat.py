@@ -149,7 +149,7 @@ class ChatScreen(Screen):
         built, self.sources = conversation.prompt(self.model, prompt, "default" if ground else None)
         self.app.call_from_thread(self.show_sources)
         first = None
-        shown = Throttled(self.app, widget.set_text)
+        shown = Throttled(self.app, widget.set_text, live=lambda: widget.is_attached)  # gone if the chat was left
         for piece in chat.stream(self.model, built):
             if self._stop:
                 break

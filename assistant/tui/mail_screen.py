@@ -203,7 +203,7 @@ class MailScreen(Screen):
             view.mount_all(widgets)
         self.query_one("#summary", Static).update("")
 
-    def _model(self, task: str, covers: str | None = None):
+    def _model(self, task: str, covers: str | tuple[str, ...] | None = None):
         return self.app.model_for(task, covers)
 
     def action_summarize(self) -> None:
@@ -217,7 +217,7 @@ class MailScreen(Screen):
         cache = summarize.open_cache()
         try:
             with self.foreground:
-                s = summarize.summarize_thread(self._model("summarize", "summarize-short"), thread, "short", cache=cache)
+                s = summarize.summarize_thread(self._model("summarize", ("summarize-short", "summarize-thread-short")), thread, "short", cache=cache)
         finally:
             cache.close()
         if thread is not self.current:
@@ -238,8 +238,9 @@ class MailScreen(Screen):
         start = time.monotonic()
         stream_reply = self.app.services.reply.stream_reply
         area, worker = self.query_one("#draft", TextArea), get_current_worker()
-        # a redraw still queued when the user moves to another thread must not land in that thread's pane
-        shown = Throttled(self.app, lambda text: thread is self.current and self._show_draft(area, text), every=0.25)
+        # a redraw still queued when the user moves to another thread, or drafts again, must not land
+        live = lambda: not worker.is_cancelled and thread is self.current  # noqa: E731
+        shown = Throttled(self.app, lambda text: self._show_draft(area, text), every=0.25, live=live)
         last = self._inbox().load(thread.messages[-1])
         if not isinstance(last, Message):
             raise ValueError(f"{last.path}: {last.error}")
@@ -249,6 +250,8 @@ class MailScreen(Screen):
                     return
                 shown.add(piece)
         shown.flush(wait=True)
+        if not live():  # the user moved on during the last tokens: this draft is not the shown thread's
+            return
         self.draft_original = shown.text.strip()
         self.app.call_from_thread(self.notify, f"Draft ready in {time.monotonic() - start:.1f}s: e edits it, "
                                   "a keeps it for retraining.", title="Reply")

@@ -58,12 +58,14 @@ class Throttled:
     A Markdown or TextArea re-renders all of its text: done for every token, the screen's work grew with the
     square of the reply and held the model back (a reply in the app took about 4x the CLI's time). The
     worker does not wait for the redraw either (it is queued, and a redraw finds only the newest text), so
-    the model never stands still while the screen paints; `flush(wait=True)` draws and waits, for the end."""
+    the model never stands still while the screen paints; `flush(wait=True)` draws and waits, for the end.
+    `live()` is asked before each redraw: a redraw still queued when its worker was cancelled (the user
+    moved on, or asked again) draws nothing."""
 
-    def __init__(self, app, show, every: float = 0.08) -> None:
+    def __init__(self, app, show, every: float = 0.08, live=lambda: True) -> None:
         import time
 
-        self.app, self.show, self.every, self.clock = app, show, every, time.monotonic
+        self.app, self.show, self.every, self.clock, self.live = app, show, every, time.monotonic, live
         self.text, self.shown, self.drawn, self.last = "", "", "", 0.0
 
     def add(self, piece: str) -> None:
@@ -82,7 +84,7 @@ class Throttled:
 
     def _draw(self) -> None:
         """On the app's loop. A redraw queued before a newer one has run finds nothing left to do."""
-        if self.drawn != self.shown:
+        if self.drawn != self.shown and self.live():
             self.drawn = self.shown
             self.show(self.drawn)
 

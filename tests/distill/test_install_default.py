@@ -26,30 +26,52 @@ def _shipped_summarizer() -> registry.ModelEntry:
     return next(e for e in registry.shipped_students().values() if e.task == "summarize")
 
 
-def _evaluated_run(tmp_path, shared, student_rouge: float):
-    """A run with its held-out subject lines (8 AESLC dev emails) and a one-task report card, the shape
-    `distill eval` writes for a subject-line student (its scores under "systems" only)."""
+def _evaluated_run(tmp_path, shared, perfect: bool):
+    """A run with its held-out subject lines (8 AESLC dev emails) and the student's answers to them as
+    `distill eval` leaves them: the reference itself (a perfect student) or nothing useful."""
+    from distill.evaluate import items
+
     tmp_path.mkdir(exist_ok=True)
     cfg = load_config(write_config(tmp_path, shared))
     data_stage.run(cfg)
     eval_dir(cfg).mkdir(parents=True, exist_ok=True)
-    (eval_dir(cfg) / "report.json").write_text(json.dumps(
-        {"name": cfg.name, "task": "summarize", "items": 8, "systems": {"student": {"rougeL": student_rouge, "items": 8}}}))
+    with open(eval_dir(cfg) / "outputs.jsonl", "w") as f:
+        for ex in items(cfg):
+            ref = ex["reference"][0] if isinstance(ex["reference"], list) else ex["reference"]
+            f.write(json.dumps({"id": ex["id"], "student": ref if perfect else "Hello"}) + "\n")
     return cfg
 
 
 def test_a_worse_student_is_refused_and_a_better_one_is_not(tmp_path, shared):
     shipped = _shipped_summarizer()
-    worse = install.worse_than_current(_evaluated_run(tmp_path / "a", shared, 0.0), shipped)
-    assert len(worse) == 1 and worse[0].startswith(f"summarize-line: {shipped.name} ")
-    assert worse[0].endswith("ROUGE-L, t 0.00 on the same 8 items")
-    assert float(worse[0].split()[2]) > 5  # the shipped student's own answers were scored
-    assert install.worse_than_current(_evaluated_run(tmp_path / "b", shared, 99.0), shipped) == []
+    worse = install.worse_than_current(_evaluated_run(tmp_path / "a", shared, perfect=False), "summarize")
+    assert len(worse) == 1 and worse[0].startswith(f"summarize-line: {shipped.name} scores ")
+    assert worse[0].endswith("ROUGE-L on the same 8 items, t 0.00")
+    assert float(worse[0].split()[3]) > 5  # the shipped student's own answers were scored
+    assert install.worse_than_current(_evaluated_run(tmp_path / "b", shared, perfect=True), "summarize") == []
+
+
+def test_a_stale_report_card_is_not_compared(tmp_path, shared):
+    cfg = _evaluated_run(tmp_path, shared, perfect=True)
+    lines = (eval_dir(cfg) / "outputs.jsonl").read_text().splitlines()
+    (eval_dir(cfg) / "outputs.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # an item the card never saw
+    assert install.worse_than_current(cfg, "summarize") == [
+        "its report card has no answer of its own to some of its 8 held-out items (run `distill eval` again)"]
+
+
+def test_the_student_is_compared_with_the_model_used_for_each_task(tmp_path, shared):
+    """With a subject-line student as the default (forced), a new summarizer is still compared, for lines,
+    with the model the assistant uses for them: that student, not the shipped one."""
+    line_only = _line_only_default(tmp_path)
+    assert install.current_default("summarize", "summarize-line").name == line_only
+    assert install.current_default("summarize", "summarize-short").name == _shipped_summarizer().name
+    worse = install.worse_than_current(_evaluated_run(tmp_path / "run", shared, perfect=False), "summarize")
+    assert len(worse) == 1 and worse[0].startswith(f"summarize-line: {line_only} scores ")
 
 
 @pytest.mark.parametrize("force", [False, True])
 def test_install_default_refuses_a_worse_student_unless_forced(tmp_path, shared, force):
-    cfg = _evaluated_run(tmp_path, shared, 0.0)
+    cfg = _evaluated_run(tmp_path, shared, perfect=False)
     registry.add_model(paths.base_model_path(), cfg.name, None, "summarize", source="distill")
     if force:
         install._make_default(cfg, force=True)

@@ -14,8 +14,8 @@ def _loaded(*ms: LlamaCppModel) -> list[bool]:
     return [m._llm is not None for m in ms]
 
 
-def test_two_small_models_stay_loaded_and_the_oldest_goes_over_the_budget(monkeypatch):
-    a, b, c = (LlamaCppModel(name, paths.base_model_path(), n_ctx=512) for name in ("res-a", "res-b", "res-c"))
+def test_two_small_models_stay_loaded_and_the_least_recently_used_goes_over_the_budget(monkeypatch):
+    a, b, c, d = (LlamaCppModel(name, paths.base_model_path(), n_ctx=512) for name in ("res-a", "res-b", "res-c", "res-d"))
     try:
         size = paths.base_model_path().stat().st_size
         monkeypatch.setattr(models, "RESIDENT_BYTES", 2 * size + 1)  # room for two
@@ -26,12 +26,12 @@ def test_two_small_models_stay_loaded_and_the_oldest_goes_over_the_budget(monkey
         models.complete(a, MESSAGES, max_tokens=4)
         assert a._llm is llm_a  # not reloaded
         models.complete(c, MESSAGES, max_tokens=4)
-        assert _loaded(a, b, c) == [False, True, True]  # a was loaded first
-        monkeypatch.setattr(models, "RESIDENT_BYTES", size)  # room for one: any load unloads the rest
-        models.complete(a, MESSAGES, max_tokens=4)
-        assert _loaded(a, b, c) == [True, False, False]
+        assert _loaded(a, b, c) == [True, False, True]  # b was used least recently
+        monkeypatch.setattr(models, "RESIDENT_BYTES", size)  # room for one: a load unloads the rest
+        models.complete(d, MESSAGES, max_tokens=4)
+        assert _loaded(a, b, c, d) == [False, False, False, True]
     finally:
-        for m in (a, b, c):
+        for m in (a, b, c, d):
             m.unload()
 
 
