@@ -4,7 +4,7 @@
 #   EXTRAS=test bash scripts/install.sh  # plus the test tools
 #   CMAKE_ARGS="..." bash scripts/install.sh  # your own llama.cpp build flags
 #
-# llama-cpp-python compiles from source (about 10 minutes on 2 cores). The build targets this CPU's
+# llama-cpp-python compiles from source (4 to 10 minutes on 2 cores). The build targets this CPU's
 # vector extensions, named one by one from /proc/cpuinfo: AVX2 everywhere, AVX-512 (with VNNI,
 # VBMI, BF16) where the CPU has them, which runs prompts about 1.4x faster on the 135M Q8_0 here.
 # Not GGML_NATIVE: on CPUs with AMX a native build emits AMX instructions that some kernels and
@@ -36,7 +36,7 @@ took() { echo "      done in $((SECONDS - t0))s" >&2; t0=$SECONDS; }
 llama=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | tr -d '"' | sed 's/\[[a-z,]*\]//')
 wheels="${XDG_CACHE_HOME:-$HOME/.cache}/distilled-assistant/wheels/$(printf '%s %s' "$llama" "$CMAKE_ARGS" | sha256sum | cut -c1-16)"
 if ! compgen -G "$wheels/llama_cpp_python-*.whl" >/dev/null; then
-  step 1 "building $llama for this CPU (about 10 minutes on 2 cores; once): $CMAKE_ARGS"
+  step 1 "building $llama for this CPU (4 to 10 minutes on 2 cores; once): $CMAKE_ARGS"
   python3 -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python "$llama" -w "$wheels.tmp" &
   build=$!
   while kill -0 $build 2>/dev/null; do sleep 5; kill -0 $build 2>/dev/null && (( (SECONDS - t0) % 60 < 5 )) && echo "      still building, $(( (SECONDS - t0) / 60 )) min" >&2; done
