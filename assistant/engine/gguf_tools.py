@@ -5,7 +5,7 @@
 llama.cpp applies a LoRA adapter as extra matrix products on every layer, which costs prompt
 speed (measured on the 135M: 179 prompt tok/s with the adapter, 243 on the bare Q4_1 base,
 284 on Q8_0). Folding W + (alpha / r) * B @ A into the weights removes that cost. This runs in
-numpy on the `gguf` package (no torch: the assistant never imports it): dequantize the base,
+numpy on the `gguf` package (no torch: the runtime loads it only for the index): dequantize the base,
 add the low-rank update, write an F16 GGUF with the base's metadata (tokenizer, chat template),
 quantize it with llama.cpp's own quantizer, and keep only the result. The adapter's tensors are
 already in llama.cpp's layout (the exporter permuted q/k), so no permutation happens here.
