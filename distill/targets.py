@@ -18,7 +18,7 @@ from distill.config import Config
 from distill.data import read_examples, source_text
 from distill.layout import examples_path, require, teacher_file
 from distill.packing import Item
-from distill.teach import answered, load_done, unpack_topk
+from distill.teach import answered, load_done, load_topk, unpack_topk
 
 
 def first(ref):
@@ -40,6 +40,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
     from assistant.tasks.facts import invented_facts
 
     done = load_done(teacher_file(cfg))
+    scored = load_topk(cfg) if cfg.train.kd != "none" else {}  # `distill teach --logits`: log-probs added afterwards
     train, val, missing, invented = [], [], 0, 0
     for ex in read_examples(require(examples_path(cfg), "data")):
         if ex["split"] == "val":
@@ -59,7 +60,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                 if not rec.get("messages"):
                     continue
                 ex = {**ex, "messages": rec["messages"]}
-            target, topk = rec["output"], rec.get("topk")
+            target, topk = rec["output"], rec.get("topk") or scored.get((ex["id"], rec.get("key")))
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \

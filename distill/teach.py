@@ -7,7 +7,9 @@ Output `<run>/teach/teacher.jsonl` is append-only, one line per finished example
 and fsynced: kill -9 and run again continues where it stopped, nothing lost or duplicated.
 Rejected outputs (empty, looping, refusing, off-format) are recorded with a reason and
 not retried. With `teach.top_k_logits = K` the teacher's top-K log-probs over the answer
-tokens are stored too (compressed), for token-level KD.
+tokens are stored too (compressed), for token-level KD. Answers made without them (the batched
+run makes none) get them afterwards from `distill teach --logits`, teacher-forced, into
+`<run>/teach/topk.jsonl` beside the answers.
 """
 
 from __future__ import annotations
@@ -354,6 +356,55 @@ def run(cfg: Config, progress=None) -> Path:
                     write_chunks(out, chunks, tc.chunk_size, skip=skip)
     if chunks:
         write_chunks(out, chunks, tc.chunk_size, final=True, skip=skip)
+    held.close()
+    return out
+
+
+def topk_file(cfg: Config) -> Path:
+    return teacher_file(cfg).with_name("topk.jsonl")
+
+
+def load_topk(cfg: Config) -> dict[tuple[str, str | None], dict]:
+    """The teacher-forced top-k log-probs of `score_logits`, by (example id, prompt key)."""
+    path, out = topk_file(cfg), {}
+    if path.exists():
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:  # a line cut by a kill: it is scored again
+                    continue
+                out[(rec["id"], rec.get("key"))] = rec["topk"]
+    return out
+
+
+def score_logits(cfg: Config, progress=None) -> Path:
+    """The local teacher's top-k log-probs (teach.top_k_logits) at each token of answers it has already
+    made, teacher-forced: token-level KD (train.kd) from a batched run's answers, which carry none. At
+    most teach.limit answers; append-only and resumable as `run`, and the answers are not changed."""
+    tc = cfg.teach
+    if tc.top_k_logits <= 0:
+        raise ValueError("teach.top_k_logits is 0: give the number of log-probs to keep, e.g. teach.top_k_logits=20")
+    out = topk_file(cfg)
+    held = lock(out.parent / ".lock")
+    done, have = load_done(teacher_file(cfg)), load_topk(cfg)
+    examples = [e for e in read_examples(require(examples_path(cfg), "data")) if e["use"] == "teacher" and e["split"] == "train"]
+    todo = [(e, done[e["id"]]) for e in examples if answered(done, e) and done[e["id"]].get("ok")
+            and "topk" not in done[e["id"]] and (e["id"], done[e["id"]].get("key")) not in have]
+    if tc.limit:
+        todo = todo[: max(0, tc.limit - len(have))]
+    teacher = make_teacher(tc) if todo else None
+    if todo and not isinstance(teacher, LocalTeacher):
+        raise ValueError(f"{tc.teacher}: log-probs come from a local GGUF teacher only")
+    with open(out, "a") as f:
+        for ex, rec in todo:
+            t0 = time.time()
+            topk = teacher.topk(rec.get("messages") or ex["messages"], rec["output"], tc.top_k_logits)
+            f.write(json.dumps({"id": ex["id"], "key": rec.get("key"), "topk": topk}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            if progress:
+                progress({"id": ex["id"], "ok": True, "seconds": round(time.time() - t0, 2)})
     held.close()
     return out
 

@@ -48,7 +48,9 @@ def _stats_table(s: dict) -> str:
 @config_arg
 @overrides_arg
 @click.option("--export", "export_to", type=click.Path(dir_okay=False), help="Also write accepted outputs to this .jsonl.gz.")
-def teach(config, overrides, export_to):
+@click.option("--logits", is_flag=True, help="Instead of answering: the teacher's top-k log-probs (teach.top_k_logits) for "
+              "answers already made, teacher-forced, for token-level KD (train.kd); at most teach.limit.")
+def teach(config, overrides, export_to, logits):
     """Have the teacher answer every prompt that wants a teacher target (resumable).
 
     Builds the examples first when `distill data` has not run.
@@ -58,6 +60,7 @@ def teach(config, overrides, export_to):
     \b
         distill teach configs/summarize.toml
         distill teach configs/summarize.toml teach.teacher=openai:qwen teach.base_url=http://127.0.0.1:8080/v1
+        distill teach configs/kd-qwen.toml --logits teach.top_k_logits=20 teach.limit=2000
     """
     from pathlib import Path
 
@@ -74,7 +77,7 @@ def teach(config, overrides, export_to):
         stats["ok" if rec["ok"] else "rejected"] += 1
         click.echo(json.dumps({"event": "teach", "id": rec["id"], "ok": rec["ok"], "seconds": rec["seconds"], **stats}), err=True)
 
-    out = stage.run(cfg, progress)
+    out = stage.score_logits(cfg, progress) if logits else stage.run(cfg, progress)
     if export_to:
         n = stage.export(cfg, Path(export_to))
         click.echo(f"{n} accepted outputs → {export_to}", err=True)

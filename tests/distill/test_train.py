@@ -12,7 +12,7 @@ import pytest
 
 from distill import data as data_stage
 from distill.config import load_config
-from distill.teach import load_done
+from distill.teach import load_done, unpack_topk
 from tests.distill.helpers import read_log, train_cmd, write_config
 
 
@@ -166,7 +166,6 @@ def test_logit_kd_trains_from_stored_topk(tmp_path, shared, tiny_model):
     from assistant import paths
     from distill import teach, train
     from distill.layout import teacher_file, train_dir
-    from distill.teach import unpack_topk
 
     c = write_config(tmp_path, shared, tiny_model, extra='kd = "jsd"\nkd_weight = 0.5')
     text = c.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"\ntask = "summarize-short"')
@@ -183,6 +182,40 @@ def test_logit_kd_trains_from_stored_topk(tmp_path, shared, tiny_model):
     train.run(cfg)
     log = [json.loads(l) for l in open(train_dir(cfg) / "log.jsonl")]
     assert len(log) == 2 and all(r["loss"] > 0 for r in log)
+
+
+@pytest.mark.slow
+def test_logits_are_added_to_answers_made_without_them(tmp_path, shared, tiny_model):
+    """A batched teacher run stores no log-probs; `distill teach --logits` adds them afterwards, teacher-forced,
+    resumably and at most teach.limit, and training's KD targets pick them up."""
+    from assistant import paths
+    from distill import targets, teach
+    from distill.layout import teacher_file
+
+    c = write_config(tmp_path, shared, tiny_model, extra='kd = "jsd"')
+    text = c.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"\ntask = "summarize-short"')
+    c.write_text(text + "\n[teach]\nn_ctx = 1024\n")
+    teacher = f"teach.teacher={json.dumps(str(paths.base_model_path()))}"
+    cfg = load_config(c, [teacher])
+    data_stage.run(cfg)
+    teach.run(cfg)  # batched: no log-probs
+    ok = [r for r in load_done(teacher_file(cfg)).values() if r["ok"]]
+    assert len(ok) >= 3 and not any("topk" in r for r in ok)
+    with pytest.raises(ValueError, match="top_k_logits is 0"):
+        teach.score_logits(cfg)
+    capped = load_config(c, [teacher, "teach.top_k_logits=8", "teach.limit=2"])
+    teach.score_logits(capped)
+    teach.score_logits(capped)  # again: nothing more, nothing twice
+    assert len(teach.topk_file(cfg).read_text().splitlines()) == 2
+    scored = load_config(c, [teacher, "teach.top_k_logits=8"])
+    teach.score_logits(scored)
+    topk = teach.load_topk(cfg)
+    assert len(topk) == len(ok) == len(teach.topk_file(cfg).read_text().splitlines())
+    train_items, _ = targets.pairs(cfg)
+    assert train_items and all(t is not None for _, _, t in train_items)
+    ex, target, t = train_items[0]
+    ids, lp = unpack_topk(t)
+    assert ids.shape == (len(t["answer_ids"]), 8) and (lp <= 0).all() and target == load_done(teacher_file(cfg))[ex["id"]]["output"]
 
 
 @pytest.mark.slow
