@@ -18,7 +18,7 @@ from distill.config import Config
 from distill.data import read_examples, source_text
 from distill.layout import examples_path, require, teacher_file
 from distill.packing import Item
-from distill.teach import answered, load_done, load_topk, unpack_topk
+from distill.teach import answered, load_done, load_topk, scored_key, unpack_topk
 
 
 def first(ref):
@@ -60,7 +60,8 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                 if not rec.get("messages"):
                     continue
                 ex = {**ex, "messages": rec["messages"]}
-            target, topk = rec["output"], rec.get("topk") or scored.get((ex["id"], rec.get("key")))
+            target = rec["output"]
+            topk = rec.get("topk") or scored.get((ex["id"], scored_key(ex["messages"], target)))
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \
@@ -69,6 +70,10 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                 continue
         copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
         train += [(ex, target, topk)] * copies
+    ks = {t["shape"][1] for _, _, t in train if t is not None}
+    if len(ks) > 1:  # one batch cannot hold both, hours into training
+        raise ValueError(f"the teacher's log-probs keep {' and '.join(map(str, sorted(ks)))} a token: give every answer "
+                         "the same teach.top_k_logits (`distill teach --logits` scores again those that differ)")
     if missing:  # silently training on the rest would make a different student than the config says
         print(f"train: {missing} examples wait for the teacher's answer and are left out: run `distill teach` first",
               file=sys.stderr)

@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 from assistant.tasks import summarize as summarize_task
 from distill.config import Config, TeachConfig
 from distill.data import read_examples
-from distill.layout import examples_path, require, teacher_file
+from distill.layout import MissingInput, examples_path, require, teacher_file
 
 _REFUSAL = re.compile(r"^(i'?m sorry|i cannot|i can'?t|as an ai|i am unable|i'm unable)", re.I)
 
@@ -134,18 +134,21 @@ class LocalTeacher:
         for j, toks in stream:
             yield order[j], self._batched.text(toks)
 
-    def topk(self, messages: list[dict], answer: str, k: int) -> dict:
-        """Teacher-forced top-k log-probs at each answer token (what the student predicts there)."""
+    def topk(self, messages: list[dict], answer: str, k: int, room: int | None = None) -> dict | None:
+        """Teacher-forced top-k log-probs at each answer token (what the student predicts there); None when
+        prompt and answer are more than `room` tokens (or the context)."""
         import numpy as np
 
         prompt = self.prompt_tokens(messages)
         answer_ids = self.llm.tokenize((answer + "<|im_end|>").encode(), add_bos=False, special=True)
+        if len(prompt) + len(answer_ids) > min(room or self.tc.n_ctx, self.tc.n_ctx):
+            return None
         self.llm.reset()
         self.llm.eval(prompt + answer_ids)
         scores = np.asarray(self.llm.scores[len(prompt) - 1 : len(prompt) + len(answer_ids) - 1], dtype=np.float32)
-        logp = scores - np.logaddexp.reduce(scores, axis=-1, keepdims=True)
-        top = np.argpartition(-logp, k, axis=-1)[:, :k]
-        d = pack_topk(top, np.take_along_axis(logp, top, axis=-1))
+        top = np.argpartition(scores, -k, axis=-1)[:, -k:]  # the top k of the scores are those of the log-probs
+        logz = np.logaddexp.reduce(scores, axis=-1, keepdims=True)
+        d = pack_topk(top, np.take_along_axis(scores, top, axis=-1) - logz)
         d["answer_ids"] = answer_ids
         return d
 
@@ -211,11 +214,11 @@ def answered(done: dict[str, dict], ex: dict) -> bool:
     return fits(done.get(ex["id"]), ex)
 
 
-def load_done(path: Path) -> dict[str, dict]:
-    """Finished records by id. A torn last line (kill -9 mid-write) is cut off so appends stay clean."""
-    done: dict[str, dict] = {}
+def _records(path: Path, repair: bool = False) -> Iterator[dict]:
+    """The JSON lines of an append-only file, up to a torn last line (kill -9 mid-write); with `repair`
+    (the writer, under the run's lock) the torn line is cut off, so that appends stay clean."""
     if not path.exists():
-        return done
+        return
     good = 0
     with open(path, "rb") as f:
         for line in f:
@@ -223,12 +226,16 @@ def load_done(path: Path) -> dict[str, dict]:
                 rec = json.loads(line)
             except ValueError:
                 break
-            done[rec["id"]] = rec
             good += len(line)
-    if good != path.stat().st_size:
+            yield rec
+    if repair and good != path.stat().st_size:
         with open(path, "r+b") as f:
             f.truncate(good)
-    return done
+
+
+def load_done(path: Path) -> dict[str, dict]:
+    """Finished records by id. A torn last line (kill -9 mid-write) is cut off so appends stay clean."""
+    return {rec["id"]: rec for rec in _records(path, repair=True)}
 
 
 def read_pregenerated(files) -> Iterator[dict]:
@@ -364,48 +371,68 @@ def topk_file(cfg: Config) -> Path:
     return teacher_file(cfg).with_name("topk.jsonl")
 
 
-def load_topk(cfg: Config) -> dict[tuple[str, str | None], dict]:
-    """The teacher-forced top-k log-probs of `score_logits`, by (example id, prompt key)."""
-    path, out = topk_file(cfg), {}
-    if path.exists():
-        with open(path) as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:  # a line cut by a kill: it is scored again
-                    continue
-                out[(rec["id"], rec.get("key"))] = rec["topk"]
-    return out
+def scored_key(messages: list[dict], output: str) -> str:
+    """What a set of log-probs belongs to: the prompt they were computed after and the answer they score
+    (a new answer under the same prompt, or an old answer to a changed prompt, gets none)."""
+    return prompt_key([messages, output])
+
+
+def load_topk(cfg: Config, k: int | None = None, repair: bool = False) -> dict[tuple[str, str], dict]:
+    """The teacher-forced top-k log-probs of `score_logits`, by (example id, scored_key); with `k`, only
+    those that keep k log-probs a token."""
+    return {(r["id"], r["key"]): r["topk"] for r in _records(topk_file(cfg), repair)
+            if k is None or r["topk"]["shape"][1] == k}
+
+
+def scoring_prompt(ex: dict, rec: dict) -> list[dict] | None:
+    """The messages an answer was made after: a long thread's reduce prompt is kept in its record
+    (none there: it cannot be trained on, see targets.pairs)."""
+    return rec.get("messages") if "map" in ex else ex["messages"]
 
 
 def score_logits(cfg: Config, progress=None) -> Path:
     """The local teacher's top-k log-probs (teach.top_k_logits) at each token of answers it has already
     made, teacher-forced: token-level KD (train.kd) from a batched run's answers, which carry none. At
-    most teach.limit answers; append-only and resumable as `run`, and the answers are not changed."""
-    tc = cfg.teach
-    if tc.top_k_logits <= 0:
+    most teach.limit answers; append-only and resumable as `run`, and the answers are not changed.
+    Answers that would not fit training's max_len (or the teacher's context) are left out."""
+    tc, k = cfg.teach, cfg.teach.top_k_logits
+    if k <= 0:
         raise ValueError("teach.top_k_logits is 0: give the number of log-probs to keep, e.g. teach.top_k_logits=20")
+    if not teacher_file(cfg).exists():
+        raise MissingInput(teacher_file(cfg), "teach")
     out = topk_file(cfg)
     held = lock(out.parent / ".lock")
-    done, have = load_done(teacher_file(cfg)), load_topk(cfg)
-    examples = [e for e in read_examples(require(examples_path(cfg), "data")) if e["use"] == "teacher" and e["split"] == "train"]
-    todo = [(e, done[e["id"]]) for e in examples if answered(done, e) and done[e["id"]].get("ok")
-            and "topk" not in done[e["id"]] and (e["id"], done[e["id"]].get("key")) not in have]
-    if tc.limit:
-        todo = todo[: max(0, tc.limit - len(have))]
-    teacher = make_teacher(tc) if todo else None
-    if todo and not isinstance(teacher, LocalTeacher):
-        raise ValueError(f"{tc.teacher}: log-probs come from a local GGUF teacher only")
-    with open(out, "a") as f:
-        for ex, rec in todo:
-            t0 = time.time()
-            topk = teacher.topk(rec.get("messages") or ex["messages"], rec["output"], tc.top_k_logits)
-            f.write(json.dumps({"id": ex["id"], "key": rec.get("key"), "topk": topk}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            if progress:
-                progress({"id": ex["id"], "ok": True, "seconds": round(time.time() - t0, 2)})
-    held.close()
+    try:
+        done, have = load_done(teacher_file(cfg)), load_topk(cfg, k, repair=True)
+        examples = [e for e in read_examples(require(examples_path(cfg), "data")) if e["use"] == "teacher" and e["split"] == "train"]
+        todo, n_have = [], 0
+        for ex in examples:
+            rec = done.get(ex["id"]) if answered(done, ex) else None
+            messages = scoring_prompt(ex, rec) if rec and rec.get("ok") and "topk" not in rec else None
+            if messages is not None:
+                key = scored_key(messages, rec["output"])
+                if (ex["id"], key) in have:
+                    n_have += 1
+                else:
+                    todo.append((ex, rec, messages, key))
+        if tc.limit:
+            todo = todo[: max(0, tc.limit - n_have)]
+        teacher = make_teacher(tc) if todo else None
+        if todo and not isinstance(teacher, LocalTeacher):
+            raise ValueError(f"{tc.teacher}: log-probs come from a local GGUF teacher only")
+        room = min(tc.n_ctx, cfg.train.max_len)
+        with open(out, "a") as f:
+            for ex, rec, messages, key in todo:
+                t0 = time.time()
+                topk = teacher.topk(messages, rec["output"], k, room)
+                if topk is not None:
+                    f.write(json.dumps({"id": ex["id"], "key": key, "topk": topk}) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                if progress:
+                    progress({"id": ex["id"], "ok": topk is not None, "seconds": round(time.time() - t0, 2)})
+    finally:
+        held.close()
     return out
 
 

@@ -186,13 +186,14 @@ def test_logit_kd_trains_from_stored_topk(tmp_path, shared, tiny_model):
 
 @pytest.mark.slow
 def test_logits_are_added_to_answers_made_without_them(tmp_path, shared, tiny_model):
-    """A batched teacher run stores no log-probs; `distill teach --logits` adds them afterwards, teacher-forced,
-    resumably and at most teach.limit, and training's KD targets pick them up."""
+    """A batched teacher run stores no log-probs; `distill teach --logits` adds them afterwards, teacher-forced:
+    aligned with the answer's tokens, resumable after a torn line, at most teach.limit, never reused for a
+    changed answer, and picked up by training's KD targets."""
     from assistant import paths
     from distill import targets, teach
     from distill.layout import teacher_file
 
-    c = write_config(tmp_path, shared, tiny_model, extra='kd = "jsd"')
+    c = write_config(tmp_path, shared, tiny_model, extra='kd = "jsd"\nmax_len = 1024')  # every answer fits
     text = c.read_text().replace("limit = 40", 'limit = 4\ntarget = "teacher"\ntask = "summarize-short"')
     c.write_text(text + "\n[teach]\nn_ctx = 1024\n")
     teacher = f"teach.teacher={json.dumps(str(paths.base_model_path()))}"
@@ -205,17 +206,30 @@ def test_logits_are_added_to_answers_made_without_them(tmp_path, shared, tiny_mo
         teach.score_logits(cfg)
     capped = load_config(c, [teacher, "teach.top_k_logits=8", "teach.limit=2"])
     teach.score_logits(capped)
-    teach.score_logits(capped)  # again: nothing more, nothing twice
-    assert len(teach.topk_file(cfg).read_text().splitlines()) == 2
-    scored = load_config(c, [teacher, "teach.top_k_logits=8"])
-    teach.score_logits(scored)
-    topk = teach.load_topk(cfg)
-    assert len(topk) == len(ok) == len(teach.topk_file(cfg).read_text().splitlines())
+    with open(teach.topk_file(cfg), "a") as f:
+        f.write('{"id": "torn')  # a kill mid-line
+    teach.score_logits(capped)  # again: the torn line is cut, nothing more, nothing twice
+    lines = teach.topk_file(cfg).read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line) for line in lines)
+    teach.score_logits(load_config(c, [teacher, "teach.top_k_logits=8"]))
+    assert len(teach.load_topk(cfg)) == len(ok) == len(teach.topk_file(cfg).read_text().splitlines())
+
     train_items, _ = targets.pairs(cfg)
     assert train_items and all(t is not None for _, _, t in train_items)
-    ex, target, t = train_items[0]
-    ids, lp = unpack_topk(t)
-    assert ids.shape == (len(t["answer_ids"]), 8) and (lp <= 0).all() and target == load_done(teacher_file(cfg))[ex["id"]]["output"]
+    agree = total = 0
+    for _, target, t in train_items:  # the teacher answered greedily: its best token is mostly the one it wrote
+        ids, lp = unpack_topk(t)
+        assert ids.shape == (len(t["answer_ids"]), 8) and (lp <= 0).all()
+        best = ids[range(len(ids)), lp.argmax(axis=1)]
+        agree, total = agree + int((best == t["answer_ids"]).sum()), total + len(best)
+    assert agree / total > 0.8
+
+    recs = [json.loads(line) for line in teacher_file(cfg).read_text().splitlines()]
+    changed = next(r for r in recs if r["ok"])
+    changed["output"] = "A different summary of the email."
+    teacher_file(cfg).write_text("".join(json.dumps(r) + "\n" for r in recs))
+    by_id = {ex["id"]: t for ex, _, t in targets.pairs(cfg)[0]}
+    assert by_id[changed["id"]] is None  # the old answer's log-probs are not the new one's
 
 
 @pytest.mark.slow
