@@ -377,11 +377,9 @@ def scored_key(messages: list[dict], output: str) -> str:
     return prompt_key([messages, output])
 
 
-def load_topk(cfg: Config, k: int | None = None, repair: bool = False) -> dict[tuple[str, str], dict]:
-    """The teacher-forced top-k log-probs of `score_logits`, by (example id, scored_key); with `k`, only
-    those that keep k log-probs a token."""
-    return {(r["id"], r["key"]): r["topk"] for r in _records(topk_file(cfg), repair)
-            if k is None or r["topk"]["shape"][1] == k}
+def load_topk(cfg: Config) -> dict[tuple[str, str], dict]:
+    """The teacher-forced top-k log-probs of `score_logits`, by (example id, scored_key)."""
+    return {(r["id"], r["key"]): r["topk"] for r in _records(topk_file(cfg))}
 
 
 def scoring_prompt(ex: dict, rec: dict) -> list[dict] | None:
@@ -403,7 +401,8 @@ def score_logits(cfg: Config, progress=None) -> Path:
     out = topk_file(cfg)
     held = lock(out.parent / ".lock")
     try:
-        done, have = load_done(teacher_file(cfg)), load_topk(cfg, k, repair=True)
+        done = load_done(teacher_file(cfg))
+        have = {(r["id"], r["key"]) for r in _records(out, repair=True) if r["topk"]["shape"][1] == k}  # keys, not payloads
         examples = [e for e in read_examples(require(examples_path(cfg), "data")) if e["use"] == "teacher" and e["split"] == "train"]
         todo, n_have = [], 0
         for ex in examples:
@@ -420,11 +419,10 @@ def score_logits(cfg: Config, progress=None) -> Path:
         teacher = make_teacher(tc) if todo else None
         if todo and not isinstance(teacher, LocalTeacher):
             raise ValueError(f"{tc.teacher}: log-probs come from a local GGUF teacher only")
-        room = min(tc.n_ctx, cfg.train.max_len)
         with open(out, "a") as f:
             for ex, rec, messages, key in todo:
                 t0 = time.time()
-                topk = teacher.topk(messages, rec["output"], k, room)
+                topk = teacher.topk(messages, rec["output"], k, cfg.train.max_len)
                 if topk is not None:
                     f.write(json.dumps({"id": ex["id"], "key": key, "topk": topk}) + "\n")
                     f.flush()

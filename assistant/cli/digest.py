@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from assistant import AssistantError
+from assistant import AssistantError, tasks
 from assistant.cli.base import cli, emit, model_option, progress
 
 
@@ -42,8 +42,8 @@ def digest(paths, since, unread, fmt, samples, refresh, model_name, base_url):
     if selection.read == 0:
         raise AssistantError(f"no message could be read in {', '.join(paths)}")
     # one model decodes the lines and the short summaries together: the default must be trained for both
-    model = models.resolve(model_name, "summarize", base_url, covers=("summarize-line", "summarize-short", "summarize-thread-short")) \
-        if selection.threads else None
+    covers = tasks.summary_tasks("line") + tasks.summary_tasks("short", threads=True)
+    model = models.resolve(model_name, "summarize", base_url, covers=covers) if selection.threads else None
     if fmt != "json":
         scope = [f"since {since}"] * bool(since) + ["unread"] * unread
         click.echo(digest_service.heading(selection, "Digest" + (f" ({', '.join(scope)})" if scope else "")))

@@ -10,6 +10,7 @@ import click
 from assistant import AssistantError
 
 from assistant.cli.base import cli, emit, first_use_indexing, model_option, progress, source_lines
+from assistant import tasks
 from assistant.tasks.summarize import LINE_SAMPLES
 
 
@@ -54,9 +55,8 @@ def summarize(paths, length, threads, samples, as_json, refresh, no_log, model_n
     from assistant.services import summarize as summarize_service
     from assistant.services.summary_cache import SummaryCache
 
-    # a default trained for this length (and for threads, with --threads: a subject-line student never writes paragraphs)
-    covers = (f"summarize-{length}",) + ((f"summarize-thread-{length}",) if threads and length != "line" else ())
-    model = models.resolve(model_name, "summarize", base_url, covers=covers)
+    # a default trained for what is asked: a subject-line student never writes paragraphs
+    model = models.resolve(model_name, "summarize", base_url, covers=tasks.summary_tasks(length, threads))
     files, stdin_msg = _read_inputs(paths)
     cache = None
     if stdin_msg is not None:

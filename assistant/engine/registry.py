@@ -166,26 +166,26 @@ def save_config(cfg: dict) -> None:
         raise paths.write_error(f, e) from None
 
 
-def trained_prompt(e: ModelEntry) -> str | None:
-    """The task prompt version a student was trained on, from its manifest."""
+def manifest_field(e: ModelEntry, key: str):
+    """One field of a model's manifest; None without a manifest, or when it cannot be read."""
     if not e.manifest:
         return None
     try:
-        return json.loads(Path(e.manifest).read_text()).get("prompt_version")
+        return json.loads(Path(e.manifest).read_text()).get(key)
     except (OSError, ValueError):
         return None
+
+
+def trained_prompt(e: ModelEntry) -> str | None:
+    """The task prompt version a student was trained on, from its manifest."""
+    return manifest_field(e, "prompt_version")
 
 
 def trained_for(e: ModelEntry, covers: str | tuple[str, ...] | None) -> bool:
     """False when the model's manifest lists the tasks it was trained on and a task of `covers` (e.g.
     summarize-short) is not one of them: a subject-line student is no default for paragraphs."""
     needed = (covers,) if isinstance(covers, str) else tuple(covers or ())
-    if not needed or not e.manifest:
-        return True
-    try:
-        trained = json.loads(Path(e.manifest).read_text()).get("tasks")
-    except (OSError, ValueError):
-        return True
+    trained = manifest_field(e, "tasks") if needed else None
     return not trained or all(t in trained for t in needed)
 
 

@@ -32,9 +32,6 @@ def serves(e: ModelEntry, task: str) -> bool:
     return task in SERVES.get(e.task or "", ()) and prompt_current(e)
 
 
-trained_for = registry.trained_for
-
-
 def default_for(task: str, covers: str | tuple[str, ...] | None = None) -> str:
     """The model name used for a task (and the exact tasks it must cover, e.g. summarize-long): the user's
     choice, else a shipped student, else the base; a choice trained for other lengths is passed over."""

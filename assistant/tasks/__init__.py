@@ -152,6 +152,13 @@ def _summaries() -> dict[str, Task]:
     return out
 
 
+def summary_tasks(length: str, threads: bool = False) -> tuple[str, ...]:
+    """The tasks a summary of `length` is made with: the email's, and with `threads` the thread's too (a
+    thread's subject line is made as an email's, and a long thread's messages are summarized as emails)."""
+    names = (f"summarize-{length}",) + ((f"summarize-thread-{length}",) if threads else ())
+    return tuple(n for n in names if n in TASKS)
+
+
 TASKS: dict[str, Task] = {
     **_summaries(),
     "reply": ReplyTask("reply", "support", reply_module.MAX_TOKENS, reply_module.VERSIONS),

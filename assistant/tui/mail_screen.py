@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from assistant import tasks
 from assistant.mail import MailError, Message, Thread
 from assistant.tui.widgets import Throttled
 
@@ -123,7 +124,7 @@ class MailScreen(Screen):
         from textual.worker import get_current_worker
 
         summarize, worker = self.app.services.summarize, get_current_worker()
-        model, cache = self._model("summarize", "summarize-line"), summarize.open_cache()
+        model, cache = self._model("summarize", tasks.summary_tasks("line")), summarize.open_cache()
         try:
             known = {t.thread_id: s.summary for t, s in zip(threads, summarize.cached(model, threads, "line", cache)) if s}
             if known:
@@ -217,7 +218,7 @@ class MailScreen(Screen):
         cache = summarize.open_cache()
         try:
             with self.foreground:
-                s = summarize.summarize_thread(self._model("summarize", ("summarize-short", "summarize-thread-short")), thread, "short", cache=cache)
+                s = summarize.summarize_thread(self._model("summarize", tasks.summary_tasks("short", threads=True)), thread, "short", cache=cache)
         finally:
             cache.close()
         if thread is not self.current:
@@ -246,7 +247,7 @@ class MailScreen(Screen):
             raise ValueError(f"{last.path}: {last.error}")
         with self.foreground:
             for piece in stream_reply(self._model("reply"), last):
-                if worker.is_cancelled or thread is not self.current:
+                if not live():
                     return
                 shown.add(piece)
         shown.flush(wait=True)
