@@ -56,7 +56,7 @@ def run(cfg: Config, json_progress: bool = False, make_default: bool = False, sk
     if not _newer(exp, weights / "adapter_model.safetensors") or json.loads(exp.read_text()).get("weights", "best") != weights.name:
         _say(json_progress, stage="export", status="running")
         export.run(cfg)
-    _say(json_progress, stage="export", status="done", detail=exp.read_text().replace("\n", " "))
+    _say(json_progress, stage="export", status="done", detail=json.dumps(json.loads(exp.read_text())))
 
     if not skip_eval and not _newer(eval_dir(cfg) / "report.json", exp):
         _say(json_progress, stage="eval", status="running")

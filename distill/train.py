@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,12 +161,20 @@ def run(cfg: Config, resume: bool = False, json_progress: bool = False) -> Path:
     loop(cfg, model, core, opt, data, refs, step, best, world, rank, json_progress)
     # save
     if rank == 0:
-        core.save_pretrained(out / "final")
+        save_adapter(core, out / "final")
         if not (out / "best").exists():
-            core.save_pretrained(out / "best")
+            save_adapter(core, out / "best")
     if world > 1:
         torch.distributed.destroy_process_group()
     return out
+
+
+def save_adapter(core, path: Path) -> None:
+    """`save_pretrained`, without peft's warning that the base (a GGUF, no Hugging Face config beside it) may have
+    a changed vocabulary: training never resizes the embeddings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Could not find a config file", category=UserWarning)
+        core.save_pretrained(path)
 
 
 def loop(cfg: Config, model, core, opt, data: Data, refs: list, step: int, best: float, world: int, rank: int,
@@ -207,7 +216,7 @@ def loop(cfg: Config, model, core, opt, data: Data, refs: list, step: int, best:
             rec["val_loss"] = round(val_loss(model, core, data.val_rows), 4)
             if rec["val_loss"] < best:
                 best = rec["val_loss"]
-                core.save_pretrained(out / "best")
+                save_adapter(core, out / "best")
                 (out / "best" / "step.json").write_text(json.dumps({"step": step, "val_loss": best}))
         # log, before the checkpoint: a checkpoint at step k always has log line k behind it
         if log:

@@ -54,7 +54,7 @@ def feedback_export(task, out):
 
 @cli.command()
 @click.argument("task", type=click.Choice(["reply", "summarize"]))
-@click.option("--steps", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Training steps (about 5 s each on 2 cores).")
+@click.option("--steps", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Training steps (about 8 s each on 2 cores).")
 @click.option("--replay", type=click.Path(exists=True, dir_okay=False),
               help="A CSV/JSONL of original examples mixed in, so the student keeps its general skill.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before starting.")
