@@ -12,6 +12,7 @@ The held-out split is fixed by a hash of the id, so it never moves between runs.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -257,6 +258,8 @@ def build_examples(cfg: Config) -> Iterator[dict]:
             _warn(f"{path}: source not found, skipped")
             continue
         task = src.task or DEFAULT_TASK[src.kind]
+        if src.kb_data:  # relative to the config, like the source's path
+            src = dataclasses.replace(src, kb_data=str(cfg.resolve(src.kb_data)))
         count = 0
         try:
             # a hash order, so that a limit takes a fair sample rather than the first mailboxes

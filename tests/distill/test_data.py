@@ -166,3 +166,20 @@ def test_the_ticket_kbs_dev_questions_are_never_trained_on_as_replies(tmp_path, 
     assert len(summaries) == len(replies) + len(dev)  # a summary of a dev ticket leaks nothing of its answer
     other = "support-tickets-synthetic/tickets_v5_prefix_train.csv"  # no ticket of the KB: nothing held out
     assert len(texts("reply", other)) == len(texts("summarize-short", other))
+
+
+def test_grounded_kb_data_is_read_relative_to_the_config(tmp_path, monkeypatch):
+    """`kb_data` is a path in the config like `path`: from another working directory it still names the
+    folder beside the config (it was read from the working directory, so the shipped grounded config
+    found no StackFAQ when run from the project root)."""
+    (tmp_path / "cfg" / "q").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "cfg" / "q" / "questions.jsonl").write_text("")
+    (tmp_path / "cfg" / "c.toml").write_text(
+        'name = "g"\ntask = "reply"\n[[data.sources]]\nkind = "grounded"\npath = "q/questions.jsonl"\n'
+        'kb_data = "../shared"\ntask = "ask"\ntarget = "teacher"\n')
+    seen = []
+    monkeypatch.setattr(data_stage, "_examples", lambda src, path: seen.append(src.kb_data) or iter(()))
+    monkeypatch.chdir(tmp_path / "shared")
+    list(data_stage.build_examples(load_config(tmp_path / "cfg" / "c.toml")))
+    assert seen == [str((tmp_path / "shared").resolve())]
