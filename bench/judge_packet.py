@@ -13,8 +13,8 @@ a `-flipped.jsonl` file): reading both orders shows how much the reader favours 
 
 The answers are the ones `distill eval` wrote (<run>/eval/outputs.jsonl: every system's answer to
 every held-out item, whether or not the rubric judge ran); unblind before the next `distill eval` of
-that config, which may change them. Which side is the student is drawn per pair from its id, the same way in both commands; the
-packet never names the systems. The student's answer sits on the same side in its vs-teacher and
+that config, which may change them. Which side is the student is drawn per pair from its id, the
+same way in both commands; the packet never names the systems. The student's answer sits on the same side in its vs-teacher and
 vs-base packets, so give each packet its own reader.
 """
 
@@ -44,17 +44,19 @@ def pairs(config: str, other: str, task: str, n: int, flip: bool = False,
     return result
 
 
-def source(ex: dict, judge_input) -> str:
+def source(ex: dict) -> str:
     """What the reader checks the answers against: a long thread whole (its prompt held only the cut that
     fits, or its messages' summaries), anything else as the prompt fenced it."""
+    from distill.judge import _judge_input
+
     if "thread" not in ex:
-        return judge_input(ex)
+        return _judge_input(ex)
     t = ex["thread"]
     return f"Subject: {t['subject']}\n" + "\n".join(f"--- {m['sender']} ({m['date']})\n{m['body']}" for m in t["messages"])
 
 
 def main() -> None:
-    from distill.judge import _asked_for, _judge_input
+    from distill.judge import _asked_for
 
     flip = "--flip" in sys.argv
     outputs = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--outputs=")), "")
@@ -65,7 +67,7 @@ def main() -> None:
     chosen = pairs(config, other, task, int(n), flip, outputs)
     if command == "packet":
         for i, (ex, a, b, _) in enumerate(chosen, 1):
-            print(f"## Pair {i}\n\n{_asked_for(task)}\n```\n{source(ex, _judge_input)[:6000]}\n```\n\n**A:** {a or '(empty)'}\n\n"
+            print(f"## Pair {i}\n\n{_asked_for(task)}\n```\n{source(ex)[:6000]}\n```\n\n**A:** {a or '(empty)'}\n\n"
                   f"**B:** {b or '(empty)'}\n")
     elif command == "unblind":
         verdicts = {int(v["pair"]): v for v in map(json.loads, open(args[5]))}

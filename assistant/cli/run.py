@@ -7,10 +7,8 @@ import time
 
 import click
 
-from assistant import AssistantError
-
+from assistant import AssistantError, tasks
 from assistant.cli.base import cli, emit, first_use_indexing, model_option, progress, source_lines
-from assistant import tasks
 from assistant.tasks.summarize import LINE_SAMPLES
 
 
