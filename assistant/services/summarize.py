@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 from assistant import AssistantError, tasks
@@ -26,7 +26,7 @@ from assistant.services.prompting import email_of, fit, version_for
 from assistant.services.summary_cache import Key, SummaryCache, model_key
 from assistant.tasks import Prompt
 from assistant.tasks.guard import scrub_output
-from assistant.tasks.summarize import LENGTHS, LINE_SAMPLES, LINE_TEMPERATURE, consensus
+from assistant.tasks.summarize import LENGTHS, LINE_HEAD_CHARS, LINE_SAMPLES, LINE_TEMPERATURE, consensus, head
 
 
 @dataclass
@@ -188,8 +188,9 @@ class _Run:
         u.task = tasks.for_summary(length, thread=not single)
         version = version_for(self.model, u.task)
         u.content = _content(messages)
+        line = single and length == "line"
         u.key = Key(f"m:{messages[0].message_id}" if single else f"t:{item.thread_id}", self.model_key, length,
-                    version, self.samples if length == "line" else 0)
+                    f"{version}/head{LINE_HEAD_CHARS}" if line else version, self.samples if length == "line" else 0)
         u.size = len(messages)
         if self.cache and not self.refresh and (text := self.cache.get(u.key, u.content)) is not None:
             u.result = self._summary(u, text, cached=True)
@@ -203,7 +204,9 @@ class _Run:
             u.message = full[0]
             t = u.task
             emails = [email_of(m) for m in full]
-            if single:
+            if line:  # a subject line reads the head of the body (LINE_HEAD_CHARS)
+                text = t.text(replace(emails[0], body=head(emails[0].body)))
+            elif single:
                 text = t.text(emails[0])
             elif t.needs_map(emails):  # too long for one prompt: its messages' summaries, then the thread's
                 text = t.reduced_text(emails, self._message_summaries(full), item.subject)

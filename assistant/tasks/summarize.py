@@ -20,6 +20,13 @@ VERSIONS = ("summarize-v1", "summarize-v2", "summarize-v3")
 LENGTHS = ("line", "short", "long")
 MAX_BODY_CHARS = 3500  # about 900 tokens: room for the system prompt and the answer in a 2k context
 MAX_TOKENS = {"line": 24, "short": 80, "long": 220}
+# At run time a subject line reads the body's first LINE_HEAD_CHARS characters: a subject names what an
+# email opens with, and prompt evaluation is most of a line's cost. Measured with the shipped student on
+# AESLC dev emails 100-699 (consensus lines, ROUGE-L, two slices of 300): whole bodies 32.7 / 33.2, the
+# first 600 characters 32.7 / 33.6 (paired differences within ±1; batching alone moves a run by that), with
+# 38% fewer body tokens: 139 messages a minute instead of 103. Training and the report card read the
+# whole body, as the teacher's targets were made from it.
+LINE_HEAD_CHARS = 600
 # a subject line is the consensus of the greedy line and LINE_SAMPLES sampled ones (see `consensus`)
 LINE_SAMPLES = 8
 LINE_TEMPERATURE = 0.7
@@ -58,6 +65,16 @@ def input_text(body: str, subject: str = "", sender: str = "", date: str | None 
     if length == "line":
         return body.strip() or subject
     return email_text(subject, sender, body, date)
+
+
+def head(body: str, chars: int = LINE_HEAD_CHARS) -> str:
+    """The first `chars` characters of a body, cut at a word boundary where one is near."""
+    body = body.strip()
+    if len(body) <= chars:
+        return body
+    cut = body[:chars]
+    space = cut.rfind(" ", chars * 3 // 4)
+    return cut[:space] if space > 0 else cut
 
 
 def thread_text(messages: list[tuple[str, str, str]], budget: int = MAX_BODY_CHARS) -> str:
