@@ -22,6 +22,7 @@ from typing import Generator, Iterator
 
 from assistant import tasks
 from assistant.tasks import Email, Prompt
+from assistant.tasks import ask as ask_task
 from assistant.tasks import reply as reply_task
 from distill.config import Config, Source
 from distill.layout import examples_path
@@ -138,9 +139,14 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
     idx = grounded.index_for({r["kb"] for r in rows}, path.parent, Path(src.kb_data) if src.kb_data else None)
     for r in rows:
         hits = idx.passages(r["question"], grounded.collection(r["kb"]), grounded.PASSAGES)
-        yield r["id"], {"text": r["question"], "kb": [h.text for h in hits], "split": "val" if r["split"] == "dev" else "train",
-                        "meta": {"kb": r["kb"], "source": r["source"], "passages": [Path(h.path).name for h in hits],
-                                 "passage_texts": [h.text for h in hits]}}
+        f = {"text": r["question"], "kb": [h.text for h in hits], "split": "val" if r["split"] == "dev" else "train",
+             "meta": {"kb": r["kb"], "source": r["source"], "passages": [Path(h.path).name for h in hits],
+                      "passage_texts": [h.text for h in hits]}}
+        if src.task == "ask" and src.target == "teacher" and not r["source"]:
+            # a question its KB cannot answer: the answer is the one the prompt asks for, not the teacher's (which
+            # answered 5 of 5 such questions from elsewhere)
+            f.update(reference=ask_task.NOT_COVERED, target="reference")
+        yield r["id"], f
 
 
 def _mail_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
@@ -305,7 +311,7 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                     eid = f"{eid}:reduce"
                 ex = {"id": eid, "source": src.kind, "task": task, "split": split, "messages": messages,
                       "prompt_version": prompt.version,
-                      "reference": ref, "use": src.target, "weight": src.weight, "meta": f.get("meta", {})}
+                      "reference": ref, "use": f.get("target", src.target), "weight": src.weight, "meta": f.get("meta", {})}
                 if "map" in f:
                     ex.update(map=f["map"], thread=thread_record(f["thread"], f["subject"]))
                 yield ex

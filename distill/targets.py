@@ -27,12 +27,20 @@ def first(ref):
 
 
 def as_shown(ex: dict, text: str) -> str:
-    """A model's summary as the assistant shows it (the same cleanup); other answers as they are."""
-    if not ex["task"].startswith("summarize"):
-        return text
-    from assistant.tasks.summarize import clean
+    """A model's summary as the assistant shows it (the same cleanup); a grounded answer with its citations
+    as the assistant marks them; other answers as they are."""
+    if ex["task"].startswith("summarize"):
+        from assistant.tasks.summarize import clean
 
-    return clean(text, ex["task"].rpartition("-")[2])
+        return clean(text, ex["task"].rpartition("-")[2])
+    if passages := ex.get("meta", {}).get("passage_texts"):
+        # the teacher cited 4 of its first 40 grounded answers: one that cites nothing gets [n] after each sentence
+        # most of whose words come from passage n (the assistant's own fallback, over the passages as the prompt
+        # cut them), so that the student learns to cite; marks that point at no passage are dropped
+        from assistant.tasks.ask import PASSAGE_CHARS, cite
+
+        return cite(text, [p[:PASSAGE_CHARS] for p in passages])
+    return text
 
 
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -284,6 +285,15 @@ def write_chunks(out: Path, folder: Path, size: int, final: bool = False, skip: 
     return written
 
 
+def interleaved(examples: list[dict]) -> list[dict]:
+    """The examples taken in turn from each (task, knowledge base) group, each group in its own order: a run
+    stopped early has answered a fair share of each (grounded `ask` and `reply`, each KB) rather than one."""
+    groups: dict[tuple, list[dict]] = {}
+    for e in examples:
+        groups.setdefault((e["task"], e.get("meta", {}).get("kb", "")), []).append(e)
+    return [e for row in itertools.zip_longest(*groups.values()) for e in row if e is not None]
+
+
 class RunLocked(ValueError):
     pass
 
@@ -333,7 +343,7 @@ def run(cfg: Config, progress=None) -> Path:
             if fitting and not answered(done, ex):
                 f.write(json.dumps(fitting[-1], ensure_ascii=False) + "\n")
                 done[ex["id"]] = fitting[-1]
-    first = [e for e in examples if not answered(done, e) and "map" not in e]
+    first = interleaved([e for e in examples if not answered(done, e) and "map" not in e])
     if tc.limit:
         first = first[: max(0, tc.limit - sum(answered(done, e) for e in examples))]
     teacher, n_new = None, 0

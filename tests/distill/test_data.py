@@ -4,6 +4,7 @@ import json
 
 from assistant import tasks
 from assistant.paths import data_dir as user_dir
+from assistant.tasks import ask as ask_task
 from distill import data as data_stage
 from distill.config import load_config
 from tests.distill.helpers import write_config
@@ -118,7 +119,8 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     qs = tmp_path / "questions.jsonl.gz"
     rows = [{"id": "demo:q1", "kb": "demo", "question": "I forgot my password, how do I get a new one?",
              "source": "account-access-recover-password.md", "split": "train"},
-            {"id": "demo:q2", "kb": "demo", "question": "How do I subscribe to your newsletter?", "source": None, "split": "dev"}]
+            {"id": "demo:q2", "kb": "demo", "question": "How do I subscribe to your newsletter?", "source": None, "split": "dev"},
+            {"id": "demo:q3", "kb": "demo", "question": "Which wine goes with fish?", "source": None, "split": "train"}]
     with gzip.open(qs, "wt") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     cfg = tmp_path / "c.toml"
@@ -135,6 +137,11 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert reply["messages"] == tasks.task("reply").prompt(rows[0]["question"], kb=[h.text for h in hits]).messages
     n = meta["passages"].index(meta["source"]) + 1
     assert f"[{n}] # Recover Password" in ask["messages"][-1]["content"]
+    # a question the KB cannot answer is answered as the prompt asks, not by the teacher; as a reply it still is
+    assert ask["use"] == "teacher" and out["demo:q1:reply"]["use"] == "teacher"
+    assert out["demo:q3"]["use"] == "reference" and out["demo:q3"]["reference"] == ask_task.NOT_COVERED
+    assert ask_task.NOT_COVERED in out["demo:q3"]["messages"][0]["content"]
+    assert out["demo:q3:reply"]["use"] == "teacher"
 
 
 def test_the_ticket_kbs_dev_questions_are_never_trained_on_as_replies(tmp_path, shared):

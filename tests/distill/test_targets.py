@@ -1,0 +1,25 @@
+"""What a grounded teacher answer trains as, and the order a long teacher run asks in."""
+
+from distill.targets import as_shown
+from distill.teach import interleaved
+
+PASSAGES = ["# Recover password\n\nOpen Settings, choose Security and press Reset password; a link is emailed to you.",
+            "# Shipping\n\nAn address can be changed until the order ships: open Orders, pick the order, edit the address."]
+
+
+def test_a_grounded_answer_that_cites_nothing_trains_with_the_marks_the_assistant_would_add():
+    ex = {"task": "reply", "meta": {"passage_texts": PASSAGES}}
+    answer = ("Hello! To change the address, open Orders, pick the order and edit the address before it ships. "
+              "Have a nice day!")
+    shown = as_shown(ex, answer)
+    assert "edit the address before it ships [2]." in shown and "nice day!" in shown and "[1]" not in shown
+    assert as_shown({**ex, "task": "ask"}, "Open Settings and press Reset password [1]. See also [7].") == \
+        "Open Settings and press Reset password [1]. See also."  # a mark that points at no passage goes
+    assert as_shown({"task": "reply", "meta": {}}, answer) == answer  # no passages: as written
+
+
+def test_a_long_teacher_run_asks_each_task_and_kb_in_turn():
+    exs = [{"id": f"a{i}", "task": "ask", "meta": {"kb": "demo"}} for i in range(3)] + \
+          [{"id": f"s{i}", "task": "ask", "meta": {"kb": "stackfaq"}} for i in range(2)] + \
+          [{"id": f"r{i}", "task": "reply", "meta": {"kb": "demo"}} for i in range(2)] + [{"id": "x", "task": "summarize-line"}]
+    assert [e["id"] for e in interleaved(exs)] == ["a0", "s0", "r0", "x", "a1", "s1", "r1", "a2"]
