@@ -91,7 +91,7 @@ class MailScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#threads", DataTable)
-        for label, width in (("from", 16), ("summary", 32), ("subject", 28), ("date", 10), ("#", 2)):
+        for label, width in (("from", 16), ("summary", 32), ("subject", 28), ("date", 10), ("#", 3)):  # "#": up to 999 messages
             table.add_column(label, width=width, key=label)
         self.load(self.path)
 
