@@ -120,9 +120,11 @@ class LocalTeacher:
 
     def generate_many(self, batch: list[list[dict]], max_tokens: int | list[int]) -> Iterator[tuple[int, str]]:
         """Greedy answers to many prompts, continuously batched through llama.cpp's multi-sequence
-        API, yielded as (index, text) as each answer ends. Prompts run in token order, so those
-        that share a start (one email asked for a short and a long summary) sit together and the
-        shared part is evaluated once."""
+        API, yielded as (index, text) as each answer ends. Prompts run in the order given, window by window
+        (4 x teach.batch), and in token order within a window, so those that share a start (one email asked
+        for a short and a long summary) sit together and the shared part is evaluated once, while a run
+        stopped early has answered the first prompts it was given (a sort of the whole list ran all 898
+        grounded replies before the first grounded question)."""
         if self._batched is None:
             from assistant.engine.models import physical_cores
             from assistant.engine.batched import BatchedGenerator
@@ -130,7 +132,8 @@ class LocalTeacher:
             self._batched = BatchedGenerator(self.llm, self.tc.batch, self.tc.n_ctx, physical_cores())
         limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(batch)
         prompts = [self.prompt_tokens(m)[-(self.tc.n_ctx - n) :] for m, n in zip(batch, limits)]
-        order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+        window = 4 * self.tc.batch
+        order = sorted(range(len(prompts)), key=lambda i: (i // window, prompts[i]))
         stream = self._batched.stream([prompts[i] for i in order], [limits[i] for i in order])
         for j, toks in stream:
             yield order[j], self._batched.text(toks)

@@ -198,3 +198,18 @@ def test_a_changed_prompt_under_the_same_id_is_asked_anew_and_chunked_again(tmp_
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # back to the first prompt: its chunked answer
     teach.run(cfg)
     assert len(teacher.asked) == 5 and load_done(out)[changed["id"]]["output"] != "Answer number 5 to this email."
+
+
+def test_the_batched_teacher_answers_in_the_order_given_window_by_window():
+    """One slot, so answers end in the order they run: the first window of 4 prompts (4 x teach.batch) in token
+    order, then the next; a sort of the whole list would have run the two "A" prompts first."""
+    from distill.config import TeachConfig
+    from distill.student import resolve_base
+    from distill.teach import LocalTeacher
+
+    teacher = LocalTeacher(resolve_base("smollm2-135m"), TeachConfig(batch=1, n_ctx=512))
+    asks = ["Pick a colour.", "Name a fruit.", "Count to two.", "Say hi.", "A short word?", "A long word?"]
+    done = [i for i, _ in teacher.generate_many([[{"role": "user", "content": a}] for a in asks], 4)]
+    assert sorted(done[:4]) == [0, 1, 2, 3] and sorted(done[4:]) == [4, 5]
+    first = [teacher.prompt_tokens([{"role": "user", "content": asks[i]}]) for i in range(4)]
+    assert done[:4] == sorted(range(4), key=lambda i: first[i])
