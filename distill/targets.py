@@ -18,7 +18,7 @@ from distill.config import Config
 from distill.data import read_examples, source_text
 from distill.layout import examples_path, require, teacher_file
 from distill.packing import Item
-from distill.teach import answered, load_done, load_topk, scored_key, unpack_topk
+from distill.teach import answered, load_done, load_topk, reject_reason, scored_key, unpack_topk
 
 
 def first(ref):
@@ -62,7 +62,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
         else:
             rec = done.get(ex["id"]) if answered(done, ex) else None  # an answer to an older prompt is none
             missing += rec is None
-            if not rec or not rec.get("ok"):
+            if not rec or not rec.get("ok") or reject_reason(ex["task"], rec["output"]):  # today's filters, too
                 continue
             if "map" in ex:  # a long thread: its prompt was built from the teacher's summaries of its messages
                 if not rec.get("messages"):

@@ -34,7 +34,10 @@ from distill.config import Config, TeachConfig
 from distill.data import read_examples
 from distill.layout import MissingInput, examples_path, require, teacher_file
 
-_REFUSAL = re.compile(r"^(i'?m sorry|i cannot|i can'?t|as an ai|i am unable|i'm unable)", re.I)
+# a refusal, after a greeting too ("Hello! I'm sorry, but I can't assist with that." passed as a grounded reply);
+# not an apology that goes on to answer ("I'm sorry to hear that your order is late")
+_REFUSAL = re.compile(r"^(?:(?:hello|hi|hey|dear\b[^\n,!.]*)[,!.]?\s*)?(?:i'?m sorry,? but i (?:can'?t|cannot|am unable|'m unable)"
+                      r"|i (?:cannot|can'?t) (?:help|assist)|as an ai|i am unable|i'?m unable)", re.I)
 
 
 def max_tokens_for(task: str) -> int:

@@ -18,6 +18,8 @@ from tests.distill.helpers import write_config
 def test_teacher_filters():
     assert reject_reason("summarize-line", "") == "empty"
     assert reject_reason("reply", "I'm sorry, but I can't help with that.") == "refusal"
+    assert reject_reason("reply", "Hello! I'm sorry, but I can't assist with that.") == "refusal"
+    assert reject_reason("reply", "Hello! I'm sorry to hear that your order is late. I will check where it is now.") is None
     assert reject_reason("summarize-line", "one two three\nfour") .startswith("off-format")
     assert reject_reason("reply", " ".join(["the same words again"] * 10)) == "looping"
     assert reject_reason("summarize-line", "Budget meeting moved to Thursday") is None
