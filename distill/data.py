@@ -146,6 +146,12 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # a question its KB cannot answer: the answer is the one the prompt asks for, not the teacher's (which
             # answered 5 of 5 such questions from elsewhere)
             f.update(reference=ask_task.NOT_COVERED, target="reference")
+        elif src.task == "ask" and r["source"] in f["meta"]["passages"]:
+            # asked as the student is, the teacher said "The passages do not cover this." to 11 of 11 answerable
+            # questions, 10 with the answering passage among the four; told which passage answers, it answers from
+            # it and cites. The student still trains on its own prompt, without the hint.
+            n = f["meta"]["passages"].index(r["source"]) + 1
+            f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
         yield r["id"], f
 
 
@@ -314,6 +320,8 @@ def build_examples(cfg: Config) -> Iterator[dict]:
                       "reference": ref, "use": f.get("target", src.target), "weight": src.weight, "meta": f.get("meta", {})}
                 if "map" in f:
                     ex.update(map=f["map"], thread=thread_record(f["thread"], f["subject"]))
+                if "teacher_hint" in f:  # what the teacher is asked: the prompt, and the hint after it
+                    ex["teacher_messages"] = messages[:-1] + [{**messages[-1], "content": f"{messages[-1]['content']}\n\n{f['teacher_hint']}"}]
                 yield ex
         except (OSError, KeyError, ValueError) as e:
             _warn(f"{path}: cannot read as {src.kind} ({type(e).__name__}: {e})")

@@ -27,8 +27,8 @@ def first(ref):
 
 
 def as_shown(ex: dict, text: str) -> str:
-    """A model's summary as the assistant shows it (the same cleanup); a grounded answer with its citations
-    as the assistant marks them; other answers as they are."""
+    """A model's summary as the assistant shows it (the same cleanup); a grounded answer with citations its
+    passages back (the teacher's where each is, else the assistant's marks by shared words); others as they are."""
     if ex["task"].startswith("summarize"):
         from assistant.tasks.summarize import clean
 
@@ -37,9 +37,12 @@ def as_shown(ex: dict, text: str) -> str:
         # the teacher cited 4 of its first 40 grounded answers: one that cites nothing gets [n] after each sentence
         # most of whose words come from passage n (the assistant's own fallback, over the passages as the prompt
         # cut them), so that the student learns to cite; marks that point at no passage are dropped
-        from assistant.tasks.ask import PASSAGE_CHARS, cite
+        from assistant.tasks.ask import PASSAGE_CHARS, cite, cited_sentences, strip_marks, supported
 
-        return cite(text, [p[:PASSAGE_CHARS] for p in passages])
+        passages = [p[:PASSAGE_CHARS] for p in passages]
+        if any(not 1 <= n <= len(passages) or not supported(s, passages[n - 1]) for s, n in cited_sentences(text)):
+            text = strip_marks(text)  # a mark its passage does not back (the teacher wrote [1] for passage 3's words)
+        return cite(text, passages)
     return text
 
 

@@ -210,10 +210,15 @@ def prompt_key(prompt) -> str:
     return hashlib.sha1(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
 
 
+def asked(ex: dict) -> list[dict]:
+    """What the teacher is asked for an example: its prompt, or the prompt with a hint only the teacher sees."""
+    return ex.get("teacher_messages") or ex["messages"]
+
+
 def fits(rec: dict | None, ex: dict) -> bool:
     """Whether `rec` answers `ex`'s current prompt. Records without a key (committed before keys were
     recorded) do; a reduce prompt is rebuilt from the answers, so its id alone decides."""
-    return rec is not None and ("key" not in rec or "map" in ex or rec["key"] == prompt_key(ex["messages"]))
+    return rec is not None and ("key" not in rec or "map" in ex or rec["key"] == prompt_key(asked(ex)))
 
 
 def answered(done: dict[str, dict], ex: dict) -> bool:
@@ -320,11 +325,11 @@ def lock(path: Path):
 
 def _answer(teacher, ex: dict, tc: TeachConfig) -> dict:
     task, t0 = ex["task"], time.time()
-    samples = [teacher.generate(ex["messages"], max_tokens_for(task), seed=s) for s in range(max(1, tc.samples))]
+    samples = [teacher.generate(asked(ex), max_tokens_for(task), seed=s) for s in range(max(1, tc.samples))]
     best = max(samples, key=lambda s: score(task, s))
     rec = {"id": ex["id"], "task": task, "output": best, "ok": reject_reason(task, best) is None,
            "reason": reject_reason(task, best), "teacher": teacher.name, "seconds": round(time.time() - t0, 2),
-           "key": prompt_key(ex["messages"])}
+           "key": prompt_key(asked(ex))}
     if tc.top_k_logits and rec["ok"] and isinstance(teacher, LocalTeacher):
         rec["topk"] = teacher.topk(ex["messages"], best, tc.top_k_logits)
     return rec
@@ -477,13 +482,13 @@ def _batched_answers(teacher: LocalTeacher, todo: list[dict]) -> Iterator[dict]:
     """All prompts through one continuous batch (`teach.batch` slots), each record yielded (and
     so written) as soon as its answer ends."""
     t0 = time.time()
-    answers = teacher.generate_many([e["messages"] for e in todo], [max_tokens_for(e["task"]) for e in todo])
+    answers = teacher.generate_many([asked(e) for e in todo], [max_tokens_for(e["task"]) for e in todo])
     for n, (i, text) in enumerate(answers, 1):
         task = todo[i]["task"]
         reason = reject_reason(task, text)
         yield {"id": todo[i]["id"], "task": task, "output": text, "ok": reason is None, "reason": reason,
                "teacher": teacher.name, "seconds": round((time.time() - t0) / n, 2),  # wall time per answer so far
-               "key": prompt_key(todo[i]["messages"])}
+               "key": prompt_key(asked(todo[i]))}
 
 
 def export(cfg: Config, dest: Path) -> int:

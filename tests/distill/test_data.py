@@ -142,6 +142,12 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert out["demo:q3"]["use"] == "reference" and out["demo:q3"]["reference"] == ask_task.NOT_COVERED
     assert ask_task.NOT_COVERED in out["demo:q3"]["messages"][0]["content"]
     assert out["demo:q3:reply"]["use"] == "teacher"
+    # the teacher is told which passage answers (it said "not covered" to 11 of 11 such questions); the student is not
+    hint = ask["teacher_messages"][-1]["content"]
+    assert hint.startswith(ask["messages"][-1]["content"]) and hint.endswith(f"Passage [{n}] holds the answer. "
+                                                                            f"Answer in two to four sentences, each ending with [{n}].")
+    assert ask["teacher_messages"][:-1] == ask["messages"][:-1] and "holds the answer" not in ask["messages"][-1]["content"]
+    assert not any("teacher_messages" in out[k] for k in ("demo:q1:reply", "demo:q3", "demo:q2"))
 
 
 def test_the_ticket_kbs_dev_questions_are_never_trained_on_as_replies(tmp_path, shared):

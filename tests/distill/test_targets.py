@@ -16,6 +16,19 @@ def test_a_grounded_answer_that_cites_nothing_trains_with_the_marks_the_assistan
     assert as_shown({**ex, "task": "ask"}, "Open Settings and press Reset password [1]. See also [7].") == \
         "Open Settings and press Reset password [1]. See also."  # a mark that points at no passage goes
     assert as_shown({"task": "reply", "meta": {}}, answer) == answer  # no passages: as written
+    # a mark the passage does not back: the marks are made again from the words
+    wrong = "Open Settings, choose Security and press Reset password [2]."
+    assert as_shown({**ex, "task": "ask"}, wrong) == "Open Settings, choose Security and press Reset password [1]."
+
+
+def test_the_teacher_is_asked_the_hinted_prompt_and_its_answer_is_keyed_by_it():
+    from distill.teach import asked, fits, prompt_key
+
+    ex = {"id": "q", "messages": [{"role": "user", "content": "Q"}]}
+    hinted = {**ex, "teacher_messages": [{"role": "user", "content": "Q\n\nPassage [1] holds the answer."}]}
+    assert asked(ex) == ex["messages"] and asked(hinted) == hinted["teacher_messages"]
+    rec = {"id": "q", "key": prompt_key(asked(hinted))}
+    assert fits(rec, hinted) and not fits(rec, ex)  # an answer to the unhinted prompt is not one to the hinted
 
 
 def test_a_long_teacher_run_asks_each_task_and_kb_in_turn():
