@@ -48,11 +48,12 @@ def as_shown(ex: dict, text: str) -> str:
 
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
     """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
+    from assistant.tasks.ask import abstains
     from assistant.tasks.facts import invented_facts
 
     done = load_done(teacher_file(cfg))
     scored = load_topk(cfg) if cfg.train.kd != "none" else {}  # `distill teach --logits`: log-probs added afterwards
-    train, val, missing, invented = [], [], 0, 0
+    train, val, missing, invented, wrong_abstain = [], [], 0, 0, 0
     for ex in read_examples(require(examples_path(cfg), "data")):
         if ex["split"] == "val":
             if first(ex["reference"]):
@@ -75,6 +76,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             topk = rec.get("topk") or scored.get((ex["id"], scored_key(ex["messages"], target)))
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
+            if ex.get("teacher_messages") and abstains(target):  # told which passage answers, it still said none does
+                wrong_abstain += 1
+                continue
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \
                     invented_facts(target, source_text(ex)):
                 invented += 1
@@ -88,6 +92,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
     if missing:  # silently training on the rest would make a different student than the config says
         print(f"train: {missing} examples wait for the teacher's answer and are left out: run `distill teach` first",
               file=sys.stderr)
+    if wrong_abstain:
+        print(f"train: {wrong_abstain} teacher answers say the passages do not cover a question the hinted passage "
+              "answers, and are left out", file=sys.stderr)
     if invented:
         print(f"train: {invented} teacher summaries state a name, number or address their email does not hold "
               "and are left out (train.drop_invented)", file=sys.stderr)

@@ -36,3 +36,27 @@ def test_a_long_teacher_run_asks_each_task_and_kb_in_turn():
           [{"id": f"s{i}", "task": "ask", "meta": {"kb": "stackfaq"}} for i in range(2)] + \
           [{"id": f"r{i}", "task": "reply", "meta": {"kb": "demo"}} for i in range(2)] + [{"id": "x", "task": "summarize-line"}]
     assert [e["id"] for e in interleaved(exs)] == ["a0", "s0", "r0", "x", "a1", "s1", "r1", "a2"]
+
+
+def test_a_hinted_question_the_teacher_still_calls_uncovered_is_not_trained_on(tmp_path):
+    import json
+
+    from distill.config import load_config
+    from distill.layout import examples_path, teacher_file
+    from distill.targets import pairs
+    from distill.teach import asked, prompt_key
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "g"\ntask = "reply"\n')
+    cfg = load_config(cfg_path)
+    msgs = [{"role": "user", "content": "Q"}]
+    exs = [{"id": f"q{i}", "source": "grounded", "task": "ask", "split": "train", "messages": msgs, "use": "teacher",
+            "weight": 1.0, "reference": "", "meta": {"passage_texts": PASSAGES},
+            "teacher_messages": [{"role": "user", "content": "Q\n\nPassage [2] holds the answer."}]} for i in range(2)]
+    outputs = ["The passages do not cover this.", "Open Orders, pick the order and edit the address [2]."]
+    for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
+            {"id": e["id"], "task": "ask", "output": o, "ok": True, "key": prompt_key(asked(e))} for e, o in zip(exs, outputs)])):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, _ = pairs(cfg)
+    assert [(ex["id"], target) for ex, target, _ in train] == [("q1", outputs[1])]
