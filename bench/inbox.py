@@ -20,7 +20,6 @@ a warm re-run with no new mail (goal < 2 s); 20 new messages (goal: only those 2
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import email.utils
 import json
 import os
@@ -92,7 +91,6 @@ def prompt_tokens(box: Path, length: str) -> int:
     from assistant.mail import Message
     from assistant.services import inbox, models
     from assistant.services.prompting import email_of, fit, version_for
-    from assistant.tasks.summarize import head
 
     model = models.resolve(None, "summarize")
     t = tasks.for_summary(length)
@@ -100,9 +98,7 @@ def prompt_tokens(box: Path, length: str) -> int:
     for h in inbox.scan(box):
         msg = inbox.load(h)
         if isinstance(msg, Message):
-            e = email_of(msg)
-            e = dataclasses.replace(e, body=head(e.body)) if length == "line" else e  # a line reads the head
-            p = fit(model, t.text(e), lambda x: t.prompt(x, version_for(model, t)), t.max_tokens)
+            p = fit(model, t.run_text(email_of(msg)), lambda x: t.prompt(x, version_for(model, t)), t.max_tokens)
             total += len(model.tokens(p.messages))
     return total
 

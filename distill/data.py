@@ -146,7 +146,7 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # a question its KB cannot answer: the answer is the one the prompt asks for, not the teacher's (which
             # answered 5 of 5 such questions from elsewhere)
             f.update(reference=ask_task.NOT_COVERED, target="reference")
-        elif src.task == "ask" and r["source"] in f["meta"]["passages"]:
+        elif src.task == "ask" and src.target == "teacher" and r["source"] in f["meta"]["passages"]:
             # asked as the student is, the teacher said "The passages do not cover this." to 11 of 11 answerable
             # questions, 10 with the answering passage among the four; told which passage answers, it answers from
             # it and cites. The student still trains on its own prompt, without the hint.

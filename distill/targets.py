@@ -37,11 +37,11 @@ def as_shown(ex: dict, text: str) -> str:
         # the teacher cited 4 of its first 40 grounded answers: one that cites nothing gets [n] after each sentence
         # most of whose words come from passage n (the assistant's own fallback, over the passages as the prompt
         # cut them), so that the student learns to cite; marks that point at no passage are dropped
-        from assistant.tasks.ask import PASSAGE_CHARS, cite, cited_sentences, strip_marks, supported
+        from assistant.tasks.ask import PASSAGE_CHARS, cite, cited_sentences, keep_valid, supported
 
         passages = [p[:PASSAGE_CHARS] for p in passages]
         if any(not 1 <= n <= len(passages) or not supported(s, passages[n - 1]) for s, n in cited_sentences(text)):
-            text = strip_marks(text)  # a mark its passage does not back (the teacher wrote [1] for passage 3's words)
+            text = keep_valid(text, 0)  # every mark goes: a mark its passage does not back (the teacher wrote [1] for passage 3's words)
         return cite(text, passages)
     return text
 

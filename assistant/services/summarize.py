@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from assistant import AssistantError, tasks
@@ -26,7 +26,7 @@ from assistant.services.prompting import email_of, fit, version_for
 from assistant.services.summary_cache import Key, SummaryCache, model_key
 from assistant.tasks import Prompt
 from assistant.tasks.guard import scrub_output
-from assistant.tasks.summarize import LENGTHS, LINE_HEAD_CHARS, LINE_SAMPLES, LINE_TEMPERATURE, consensus, head
+from assistant.tasks.summarize import LENGTHS, LINE_HEAD_CHARS, LINE_SAMPLES, LINE_TEMPERATURE, consensus
 
 
 @dataclass
@@ -204,10 +204,8 @@ class _Run:
             u.message = full[0]
             t = u.task
             emails = [email_of(m) for m in full]
-            if line:  # a subject line reads the head of the body (LINE_HEAD_CHARS)
-                text = t.text(replace(emails[0], body=head(emails[0].body)))
-            elif single:
-                text = t.text(emails[0])
+            if single:
+                text = t.run_text(emails[0])
             elif t.needs_map(emails):  # too long for one prompt: its messages' summaries, then the thread's
                 text = t.reduced_text(emails, self._message_summaries(full), item.subject)
             else:

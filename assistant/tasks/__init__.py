@@ -15,7 +15,7 @@ Tasks: summarize-line|short|long, summarize-thread-short|long, reply, chat, ask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from assistant.tasks import ask as ask_module
 from assistant.tasks import reply as reply_module
@@ -75,6 +75,13 @@ class SummarizeTask(Task):
             body = summarize_module.thread_text([(m.sender, m.date, m.body) for m in item])
             return summarize_module.email_text(subject, "", body)
         return summarize_module.input_text(item.body, item.subject, item.sender, item.date, self.length)
+
+    def run_text(self, item: Email) -> str:
+        """`text` of one email as the assistant reads it at run time: a subject line reads only the head of the
+        body (summarize.LINE_HEAD_CHARS); training and the report card read it whole."""
+        if self.length == "line":
+            item = replace(item, body=summarize_module.head(item.body))
+        return self.text(item)
 
     def prompt(self, text: str, version: str | None = None) -> Prompt:
         version = version or self.current

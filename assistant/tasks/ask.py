@@ -43,11 +43,6 @@ def keep_valid(answer: str, n: int) -> str:
     return re.sub(r"\s?\[(\d+)\]", lambda m: m.group() if 1 <= int(m.group(1)) <= n else "", answer)
 
 
-def strip_marks(answer: str) -> str:
-    """The answer without its [n] marks."""
-    return re.sub(r"\s?\[\d+\]", "", answer)
-
-
 def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float = 0.6) -> str:
     """The answer with [n] after each sentence most of whose words come from passage n.
 
