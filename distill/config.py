@@ -136,8 +136,12 @@ class TeachConfig:
     chunk_dir: str = field(default="", metadata={"help": "also write finished answers here as numbered gzip JSONL chunks "
                                                  "(teacher-0001.jsonl.gz, ...) to commit as a long run goes; read back as pregenerated"})
     chunk_size: int = field(default=400, metadata={"help": "answers per chunk file"})
+    tasks: tuple[str, ...] = field(default=(), metadata={"help": "answer only prompts of these tasks on this run "
+                                   "(teach.tasks=ask: the grounded questions before the replies); empty = all"})
 
     def __post_init__(self):
+        if isinstance(self.tasks, str):  # `teach.tasks=ask` on the command line
+            object.__setattr__(self, "tasks", tuple(t for t in self.tasks.split(",") if t))
         check_types(self, "teach")
         at_least(self, "teach", concurrency=1, batch=1, samples=1, temperature=0, top_k_logits=0, limit=0, n_ctx=1,
                  chunk_size=1)

@@ -215,3 +215,29 @@ def test_the_batched_teacher_answers_in_the_order_given_window_by_window():
     assert sorted(done[:4]) == [0, 1, 2, 3] and sorted(done[4:]) == [4, 5]
     first = [teacher.prompt_tokens([{"role": "user", "content": asks[i]}]) for i in range(4)]
     assert done[:4] == sorted(range(4), key=lambda i: first[i])
+
+
+def test_teach_tasks_answers_one_task_first_and_a_later_run_the_rest(tmp_path, shared, monkeypatch):
+    """`teach.tasks=ask` puts one task's prompts first (the grounded questions before the replies); a run
+    without it answers the others and asks nothing twice."""
+    from distill import teach
+    from distill.data import read_examples
+    from distill.layout import examples_path
+
+    cfg_path = write_config(tmp_path, shared)
+    train = f'path = "{shared / "aeslc" / "train.jsonl"}"'
+    cfg_path.write_text(cfg_path.read_text().replace("limit = 40", 'limit = 3\ntarget = "teacher"').replace(
+        train, f'{train}\nlimit = 3\ntarget = "teacher"\ntask = "summarize-short"\n[[data.sources]]\nkind = "aeslc"\n{train}', 1))
+    cfg = load_config(cfg_path)
+    data_stage.run(cfg)
+    wanted = [e for e in read_examples(examples_path(cfg)) if e["use"] == "teacher" and e["split"] == "train"]
+    tasks = sorted({e["task"] for e in wanted})
+    assert len(tasks) > 1, tasks
+    teacher = CountingTeacher()
+    monkeypatch.setattr(teach, "make_teacher", lambda tc: teacher)
+    out = teach.run(load_config(cfg_path, [f"teach.tasks={tasks[0]}"]))
+    assert {r["task"] for r in load_done(out).values()} == {tasks[0]}
+    first = len(teacher.asked)
+    assert first == sum(e["task"] == tasks[0] for e in wanted)
+    teach.run(cfg)
+    assert len(teacher.asked) == len(load_done(out)) == len(wanted)
