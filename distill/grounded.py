@@ -20,7 +20,9 @@ Knowledge bases:
   these tickets as plain replies: a `tickets` data source of a reply or chat task skips the ones asked
   here as dev questions (`held_out_ticket`), so no dev question's answer is trained on.
 Each line: {"id", "kb", "question", "source" (a file name in the KB folder, or null), "split"}. The split
-is a hash of the id (DEV_PERCENT held out), so it never moves.
+is a hash of the id (DEV_PERCENT held out), so it never moves; StackFAQ's paraphrased queries are split by
+their thread instead, and its queries asked of the demo KB keep their thread's split, so that no dev
+question has its own text or a paraphrase of it in training.
 """
 
 from __future__ import annotations
@@ -132,22 +134,24 @@ def questions(shared: Path, stackfaq_names: dict[str, str]) -> list[dict]:
     for qs in by_intent.values():
         rng.shuffle(qs)
 
-    def q(kb: str, text: str, source: str | None) -> dict:
+    def q(kb: str, text: str, source: str | None, split: str = "") -> dict:
         qid = question_id(kb, text)
-        return {"id": qid, "kb": kb, "question": text, "source": source, "split": split_of(qid)}
+        return {"id": qid, "kb": kb, "question": text, "source": source, "split": split or split_of(qid)}
 
     out = [q("demo", t, src) for intent, src in INTENT_SOURCE.items() for t in by_intent[intent][:PER_INTENT]]
     out += [q("demo", t, None) for intent in UNCOVERED for t in by_intent[intent][:PER_UNCOVERED]]
     for line in open(shared / "stackfaq-retrieval" / "queries.jsonl", encoding="utf-8"):
         r = json.loads(line)
-        out.append(q("stackfaq", r["text"].strip(), stackfaq_names[r["thread_id"]]))
+        # split by thread: a thread's paraphrased queries all train or all stay out
+        out.append(q("stackfaq", r["text"].strip(), stackfaq_names[r["thread_id"]], split_of(f"stackfaq-thread:{r['thread_id']}")))
     # the other KB's questions, which this one cannot answer (drawn past those used above)
     orders = [t for intent in INTENT_SOURCE for t in by_intent[intent][PER_INTENT:PER_INTENT + 10]]
     out += [q("stackfaq", t, None) for t in rng.sample(orders, STACKFAQ_UNANSWERABLE)]
     out += [q("tickets", r["body"], name) for name, r in ticket_rows(shared / TICKETS) if _asked(r["body"])]
     out += [q("tickets", t, None) for intent in UNCOVERED for t in by_intent[intent][PER_UNCOVERED:PER_UNCOVERED + 8]]
     web = [r for r in out if r["kb"] == "stackfaq" and r["source"]]
-    out += [q("demo", r["question"], None) for r in rng.sample(web, DEMO_UNANSWERABLE_FROM_STACKFAQ)]
+    # asked of the demo KB too (unanswerable there), in the split of their thread: no text is in both splits
+    out += [q("demo", r["question"], None, r["split"]) for r in rng.sample(web, DEMO_UNANSWERABLE_FROM_STACKFAQ)]
     seen, unique = set(), []
     for r in out:
         if r["id"] not in seen:

@@ -150,6 +150,22 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert not any("teacher_messages" in out[k] for k in ("demo:q1:reply", "demo:q3", "demo:q2"))
 
 
+def test_no_dev_question_has_its_text_or_a_paraphrase_in_training(tmp_path, shared):
+    """StackFAQ holds several paraphrases of each thread's question, and 40 of its questions are asked of the
+    demo KB too: split by question id, 6 texts were in both splits and 49 of 53 answerable StackFAQ dev
+    questions had a paraphrase in training. Split by thread, none."""
+    from distill import grounded
+
+    qs = grounded.questions(shared, grounded.write_stackfaq_kb(shared, tmp_path / "faq"))
+    train = [q for q in qs if q["split"] == "train"]
+    dev = [q for q in qs if q["split"] == "dev"]
+    assert len(dev) >= 100 and not {q["question"] for q in train} & {q["question"] for q in dev}
+    faq_threads = lambda rows: {q["source"] for q in rows if q["kb"] == "stackfaq" and q["source"]}
+    assert len(faq_threads(dev)) >= 10 and not faq_threads(train) & faq_threads(dev)
+    thread_of = {q["question"]: q["source"] for q in qs if q["kb"] == "stackfaq" and q["source"]}
+    assert not {thread_of.get(q["question"]) for q in dev if q["kb"] == "demo"} - {None} & faq_threads(train)
+
+
 def test_the_ticket_kbs_dev_questions_are_never_trained_on_as_replies(tmp_path, shared):
     """The real ticket file: each dev question of the ticket KB is a ticket whose answer is its known source;
     a `tickets` data source over the same file skips exactly those tickets, and keeps the train ones."""
