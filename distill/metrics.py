@@ -68,32 +68,33 @@ def score_rows(cfg: Config, rows: list[dict], outputs: dict[str, str]) -> dict:
 
 def grounded_scores(rows: list[dict], outputs: dict[str, str]) -> dict:
     """How an answer grounded in numbered passages uses them, on its own [n] marks (not the overlap marks the
-    assistant adds where a model cites nothing), in %:
-    cites: answerable questions whose answer cites a passage; citation_precision: marks whose sentence's content
-    words are mostly in the passage it names; source_recall: answerable questions whose known source was
-    retrieved and is cited; abstention: unanswerable questions whose answer says the passages do not answer
-    it; false_abstention: answerable ones that say so; retrieved: answerable questions whose source was retrieved."""
-    from assistant.tasks.ask import abstains, cited_sentences, keep_valid, supported
+    assistant adds where a model cites nothing), in %. Of the answerable questions whose known source was
+    retrieved (`retrieved`: their share of the answerable): cites, the answers that cite a passage;
+    source_recall, those citing the source; false_abstention, those saying the passages do not answer.
+    citation_precision: marks whose sentence's content words are mostly in the passage it names, as the prompt
+    cut it. abstention: unanswerable questions whose answer says the passages do not answer it;
+    abstention_unretrieved: the same for answerable questions whose source was not retrieved (right there too)."""
+    from assistant.tasks.ask import PASSAGE_CHARS, abstains, cited_sentences, keep_valid, supported
 
     answerable = [ex for ex in rows if ex["meta"]["source"]]
     unanswerable = [ex for ex in rows if not ex["meta"]["source"]]
     retrieved = [ex for ex in answerable if ex["meta"]["source"] in ex["meta"]["passages"]]
+    unretrieved = [ex for ex in answerable if ex["meta"]["source"] not in ex["meta"]["passages"]]
     marks, right, cites, recalled = 0, 0, 0, 0
-    is_answerable, was_retrieved = {ex["id"] for ex in answerable}, {ex["id"] for ex in retrieved}
+    was_retrieved = {ex["id"] for ex in retrieved}
     for ex in rows:
-        texts = ex["meta"]["passage_texts"]
+        texts = [t[:PASSAGE_CHARS] for t in ex["meta"]["passage_texts"]]
         pairs = cited_sentences(keep_valid(outputs[ex["id"]], len(texts)))
         marks += len(pairs)
         right += sum(supported(sentence, texts[n - 1]) for sentence, n in pairs)
-        if ex["id"] in is_answerable:
-            cites += bool(pairs)
         if ex["id"] in was_retrieved:
+            cites += bool(pairs)
             recalled += (ex["meta"]["passages"].index(ex["meta"]["source"]) + 1) in {n for _, n in pairs}
     pct = lambda a, b: round(100 * a / b, 1) if b else None
-    return {"cites": pct(cites, len(answerable)), "citation_precision": pct(right, marks),
-            "source_recall": pct(recalled, len(retrieved)),
-            "abstention": pct(sum(abstains(outputs[ex["id"]]) for ex in unanswerable), len(unanswerable)),
-            "false_abstention": pct(sum(abstains(outputs[ex["id"]]) for ex in answerable), len(answerable)),
+    abstaining = lambda group: pct(sum(abstains(outputs[ex["id"]]) for ex in group), len(group))
+    return {"cites": pct(cites, len(retrieved)), "citation_precision": pct(right, marks),
+            "source_recall": pct(recalled, len(retrieved)), "abstention": abstaining(unanswerable),
+            "false_abstention": abstaining(retrieved), "abstention_unretrieved": abstaining(unretrieved),
             "retrieved": pct(len(retrieved), len(answerable))}
 
 

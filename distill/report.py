@@ -64,14 +64,17 @@ def grounded_lines(report: dict) -> list[str]:
         first = next(iter(by_system.values()))
         lines += ["", f"`{task}`, grounded: {first['retrieved']}% of the answerable questions had their known source among "
                       "the passages. On each system's own [n] marks:", "",
-                  "| system | cites % | citation precision % | source recall % | abstention % | false abstention % |",
-                  "|---|---|---|---|---|---|"]
+                  "| system | cites % | citation precision % | source recall % | abstention % | false abstention % | "
+                  "abstention, source not retrieved % |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {n} | {s['cites']} | {s['citation_precision']} | {s['source_recall']} | {s['abstention']} | "
-                  f"{s['false_abstention']} |" for n, s in by_system.items()]
+                  f"{s['false_abstention']} | {s.get('abstention_unretrieved')} |" for n, s in by_system.items()]
     if lines:
-        lines += ["", "Citation precision: marks whose sentence's content words are mostly in the passage named; source "
-                      "recall: the known source cited, where it was retrieved; abstention: unanswerable questions answered "
-                      "with 'the passages do not cover it'; false abstention: answerable ones answered so."]
+        lines += ["", "Cites, source recall and false abstention are over the answerable questions whose source was "
+                      "retrieved: cites, answers with a mark; source recall, the known source cited; false abstention, "
+                      "answered with 'the passages do not cover it'. Citation precision: marks whose sentence's content "
+                      "words are mostly in the passage named. Abstention: unanswerable questions answered so; the last "
+                      "column, answerable questions whose source was not among the passages (right there too)."]
     return lines
 
 

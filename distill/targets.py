@@ -34,16 +34,28 @@ def as_shown(ex: dict, text: str) -> str:
 
         return clean(text, ex["task"].rpartition("-")[2])
     if passages := ex.get("meta", {}).get("passage_texts"):
-        # the teacher cited 4 of its first 40 grounded answers: one that cites nothing gets [n] after each sentence
-        # most of whose words come from passage n (the assistant's own fallback, over the passages as the prompt
-        # cut them), so that the student learns to cite; marks that point at no passage are dropped
-        from assistant.tasks.ask import PASSAGE_CHARS, cite, cited_sentences, keep_valid, supported
+        # the teacher cited 4 of its first 40 grounded answers: a sentence that cites nothing gets [n] when most of
+        # its words come from passage n (the assistant's own fallback, over the passages as the prompt cut them),
+        # so that the student learns to cite; marks that point at no passage are dropped
+        from assistant.tasks.ask import PASSAGE_CHARS, cite, keep_supported
 
         passages = [p[:PASSAGE_CHARS] for p in passages]
-        if any(not 1 <= n <= len(passages) or not supported(s, passages[n - 1]) for s, n in cited_sentences(text)):
-            text = keep_valid(text, 0)  # every mark goes: a mark its passage does not back (the teacher wrote [1] for passage 3's words)
-        return cite(text, passages)
+        # a mark its passage does not back goes (the teacher wrote [1] for passage 3's words), the right ones stay
+        return cite(keep_supported(text, passages), passages, fill=True)
     return text
+
+
+def echoes(answer: str, prompt: str, min_new: int = 5, min_share: float = 0.25) -> bool:
+    """Whether a grounded answer adds almost nothing to its question: fewer than `min_new` content words that
+    the question lacks, or under `min_share` of its content words (the teacher, told which passage answers,
+    sometimes restated the question with a mark: "The customer has submitted a wrong delivery address. [3]";
+    or pointed at the passage: "you can follow the guidance provided in [1]"; or copied a ticket). A question
+    is read after the prompt's last "Question:"."""
+    from assistant.tasks.ask import _CITED, _content
+
+    words = _content(_CITED.sub("", answer))
+    new = words - _content(prompt.rpartition("Question:")[2])
+    return len(new) < min_new or len(new) < min_share * len(words)
 
 
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
@@ -53,7 +65,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
 
     done = load_done(teacher_file(cfg))
     scored = load_topk(cfg) if cfg.train.kd != "none" else {}  # `distill teach --logits`: log-probs added afterwards
-    train, val, missing, invented, wrong_abstain = [], [], 0, 0, 0
+    train, val, missing, invented, wrong_abstain, echoed = [], [], 0, 0, 0, 0
     for ex in read_examples(require(examples_path(cfg), "data")):
         if ex["split"] == "val":
             if first(ex["reference"]):
@@ -79,6 +91,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             if ex.get("teacher_messages") and abstains(target):  # told which passage answers, it still said none does
                 wrong_abstain += 1
                 continue
+            if ex["task"] == "ask" and "passage_texts" in ex.get("meta", {}) and echoes(target, ex["messages"][-1]["content"]):
+                echoed += 1
+                continue
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \
                     invented_facts(target, source_text(ex)):
                 invented += 1
@@ -95,6 +110,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
     if wrong_abstain:
         print(f"train: {wrong_abstain} teacher answers say the passages do not cover a question the hinted passage "
               "answers, and are left out", file=sys.stderr)
+    if echoed:
+        print(f"train: {echoed} teacher answers to grounded questions add almost nothing to the question (\"The customer "
+              "wants to refund $299. [2]\") and are left out", file=sys.stderr)
     if invented:
         print(f"train: {invented} teacher summaries state a name, number or address their email does not hold "
               "and are left out (train.drop_invented)", file=sys.stderr)

@@ -29,7 +29,7 @@ def build_messages(question: str, passages: list[str]) -> list[dict]:
 _STOP = frozenset("""a an and are as at be but by can could do does for from has have how i if in into is it its
 may more my no not of on or our please so than that the their them then there these they this to was we were
 what when which will with would you your yours""".split())
-_CITED = re.compile(r"\[(\d+)\]")
+_CITED = re.compile(r"(?<![\w)])\[(\d+)\]")  # a citation, not an index in code: parents[0], f(x)[1]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -40,20 +40,20 @@ def _content(text: str) -> set[str]:
 def keep_valid(answer: str, n: int) -> str:
     """The answer without citation marks that point at no passage ([5] of four, [0]): every mark a
     reader sees maps to a source listed under the answer."""
-    return re.sub(r"\s?\[(\d+)\]", lambda m: m.group() if 1 <= int(m.group(1)) <= n else "", answer)
+    return re.sub(r"\s?(?<![\w)])\[(\d+)\]", lambda m: m.group() if 1 <= int(m.group(1)) <= n else "", answer)
 
 
-def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float = 0.6) -> str:
+def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float = 0.6, fill: bool = False) -> str:
     """The answer with [n] after each sentence most of whose words come from passage n.
 
     A 135M model seldom writes the citations the prompt asks for; where it wrote none, each
     sentence of at least `min_words` content words gets the passage that holds the largest share of
     them, if that share is at least `min_share`. A sentence drawn from no passage stays unmarked,
     so a reader sees which statements the sources back. An answer that cites already is kept, without
-    marks that point at no passage.
+    marks that point at no passage; with `fill`, its sentences that cite nothing are marked as above.
     """
     answer = keep_valid(answer, len(passages))
-    if not passages or _CITED.search(answer):
+    if not passages or (_CITED.search(answer) and not fill):
         return answer
     vocab = [_content(p) for p in passages]
     out = []
@@ -61,7 +61,7 @@ def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float 
         parts = []
         for sentence in _SENTENCE.split(line):
             words = _content(sentence)
-            if len(words) >= min_words:
+            if len(words) >= min_words and not _CITED.search(sentence):
                 share, n = max((len(words & v) / len(words), i) for i, v in enumerate(vocab, 1))
                 if share >= min_share:
                     m = re.search(r"[.!?:;]*$", sentence)
@@ -71,13 +71,20 @@ def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float 
     return "\n".join(out)
 
 
+_SOURCES = (r"(?:passages?|(?:the |these )(?:provided |given )?(?:sources?|excerpts?)|knowledge base|excerpts?|"
+            r"(?:the )?information (?:provided|given|above)|(?:the )?(?:provided|given) context)")
+_NOT = r"(?:do(?:es)? not|don['’]t|doesn['’]t|cannot|can['’]t|did not|didn['’]t)"
+_SAY = r"(?:answer|cover|contain|mention|say|include|provide|address|explain|describe|discuss|have|give|state)"
 _ABSTAIN = re.compile(
-    r"\b(?:passages?|(?:the |these )(?:provided |given )?sources?|knowledge base|excerpts?|"
-    r"information (?:provided|given|above)|(?:the )?(?:provided|given) context)\b[^.]{0,80}?"
-    r"\b(?:do(?:es)? not|don['’]t|doesn['’]t|cannot|can['’]t|did not|didn['’]t)\b[^.]{0,40}?\b(?:answer|cover|contain|mention|"
-    r"say|include|provide|address|explain|describe)"
-    r"|\b(?:not|never) (?:covered|mentioned|included|addressed|described) (?:in|by) the (?:passages?|sources?|knowledge base)"
-    r"|\bno (?:relevant )?information (?:about|on|regarding)\b"
+    # the sources are what does not say it: "The passages provided do not cover ...", not "Based on the
+    # information provided, you cannot change the address" (a clause break, or another subject, between them)
+    rf"\b{_SOURCES}\b(?:\s+(?:provided|given|above|shown|listed|here|below|retrieved|alone)){{0,2}}\s+{_NOT}\s+(?:\w+\s+){{0,2}}?{_SAY}\b"
+    rf"|\bnone of (?:the |these )?(?:passages|sources|excerpts)\b[^.]{{0,40}}?\b{_SAY}"
+    r"|\b(?:not|never) (?:covered|mentioned|included|addressed|described|found) (?:in|by) the (?:passages?|sources?|knowledge base)"
+    r"|\b(?:is|are) not (?:in|given in|provided in) (?:the |these )(?:provided |given )?(?:passages?|sources?|knowledge base|excerpts?)"
+    r"|\bno (?:mention|(?:relevant |specific )?information) (?:of|about|on|regarding)\b[^.]{0,60}\b(?:in|from) (?:the |these )"
+    r"(?:provided |given )?(?:passages?|sources?|knowledge base|excerpts?)"
+    r"|\bthere (?:is|['’]s) no (?:relevant |specific )?information (?:about|on|regarding)\b"
     r"|\bI (?:could not|couldn['’]t|cannot|can['’]t|did not|didn['’]t) find\b[^.]{0,60}\b(?:passages?|sources?|knowledge base)",
     re.I)
 
@@ -100,6 +107,20 @@ def cited_sentences(answer: str) -> list[tuple[str, int]]:
         for sentence in _SENTENCE.split(line):
             out += [(sentence, int(n)) for n in _CITED.findall(sentence)]
     return out
+
+
+def keep_supported(answer: str, passages: list[str]) -> str:
+    """The answer with only the marks whose passage backs their sentence (`supported`), each before its
+    sentence's full stop: one wrong mark does not take the right ones with it."""
+    answer = _MARKS_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", answer)
+
+    def backed(sentence: str, m: re.Match) -> str:
+        n = int(m.group(1))
+        return m.group() if 1 <= n <= len(passages) and supported(sentence, passages[n - 1]) else ""
+
+    lines = [" ".join(re.sub(r"\s?" + _CITED.pattern, lambda m: backed(s, m), s) for s in _SENTENCE.split(line))
+             for line in answer.split("\n")]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def supported(sentence: str, passage: str, min_share: float = 0.5) -> bool:

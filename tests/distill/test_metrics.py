@@ -50,9 +50,10 @@ def test_grounded_scores_read_the_models_own_citations():
     from distill.report import grounded_lines
 
     table = grounded_lines({"tasks": {"ask": {"student": s}, "reply": {}}})
-    assert "| student | 66.7 | 50.0 | 100.0 | 50.0 | 0.0 |" in table and not any("`reply`" in line for line in table)
+    assert "| student | 100.0 | 50.0 | 100.0 | 50.0 | 0.0 | 0.0 |" in table and not any("`reply`" in line for line in table)
     assert s["retrieved"] == round(100 * 2 / 3, 1)
-    assert s["cites"] == round(100 * 2 / 3, 1)
+    assert s["cites"] == 100.0  # of the two whose source was retrieved; q3 could not cite its source
+    assert s["abstention_unretrieved"] == 0.0  # q3 answered without its source
     assert s["citation_precision"] == 50.0  # q1 [1] and q2 [2] right; q1 [2] and q5 [1] wrong; [7] dropped
     assert s["source_recall"] == 100.0  # q1 cites reset.md as [1], q2 refund.md as [2]
     assert s["abstention"] == 50.0 and s["false_abstention"] == 0.0
@@ -63,12 +64,22 @@ def test_abstention_is_recognised_in_its_usual_forms():
 
     for text in ("The passages do not cover changing a username.", "I couldn't find anything about this in the knowledge base.",
                  "The provided sources don't mention a newsletter.", "There is no information about reviews in the passages.",
-                 "This is not covered in the knowledge base.", "The passages don’t cover this."):
+                 "This is not covered in the knowledge base.", "The passages don’t cover this.",
+                 "None of the passages mention how to delete an account.", "There is no mention of newsletters in the passages.",
+                 "The passages don't have any information about deleting an account.", "The answer is not in the passages.",
+                 "The passages provided do not cover this topic.", "The knowledge base does not explain how to do that."):
         assert abstains(text), text
     for text in ("Open Settings and click Reset password [1].", "We do not charge a fee for returns [2].",
                  "Please don't share your password with anyone.",
                  "Right-click the file; the context menu doesn't include Delete for shared files [2].",
-                 "Open source tools don't mention a fee."):
+                 "Open source tools don't mention a fee.",
+                 # a source word, then a clause whose subject is someone else (these counted as abstaining)
+                 "Based on the information provided, you cannot change the shipping address once it has shipped [2].",
+                 "According to passage [1], you can't change the address after the package ships.",
+                 "According to the provided context, you do not need to include your order number [2].",
+                 "If you receive no information about your refund within 5 days, contact us [1].",
+                 "Per the excerpt, customers who did not receive an answer within 24 hours can escalate [1].",
+                 "The passages explain that you cannot address a letter to a PO box [2]."):
         assert not abstains(text), text
 
 

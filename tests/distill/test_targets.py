@@ -20,6 +20,15 @@ def test_a_grounded_answer_that_cites_nothing_trains_with_the_marks_the_assistan
     wrong = "Open Settings, choose Security and press Reset password [2]."
     assert as_shown({**ex, "task": "ask"}, wrong) == "Open Settings, choose Security and press Reset password [1]."
 
+    # one mark its passage does not back goes alone; the backed one stays, an unmarked sentence gets its own
+    mixed = ("Press Reset password [1]. Thanks for waiting [1]. "
+             "Open Orders, pick the order and edit the address until the order ships.")
+    assert as_shown({**ex, "task": "ask"}, mixed) == ("Press Reset password [1]. Thanks for waiting. Open Orders, pick the order and edit the "
+                                                      "address until the order ships [2].")
+    # an index in code is not a citation: kept, and the marks after it stand
+    code = "Open Settings and press Reset password, then read links[0] from the email. [1]"
+    assert as_shown({**ex, "task": "ask"}, code) == "Open Settings and press Reset password, then read links[0] from the email [1]."
+
 
 def test_the_teacher_is_asked_the_hinted_prompt_and_its_answer_is_keyed_by_it():
     from distill.teach import asked, fits, prompt_key
@@ -38,7 +47,7 @@ def test_a_long_teacher_run_asks_each_task_and_kb_in_turn():
     assert [e["id"] for e in interleaved(exs)] == ["a0", "s0", "r0", "x", "a1", "s1", "r1", "a2"]
 
 
-def test_a_hinted_question_the_teacher_still_calls_uncovered_is_not_trained_on(tmp_path):
+def test_a_hinted_question_the_teacher_still_calls_uncovered_or_only_restates_is_not_trained_on(tmp_path):
     import json
 
     from distill.config import load_config
@@ -49,14 +58,24 @@ def test_a_hinted_question_the_teacher_still_calls_uncovered_is_not_trained_on(t
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text('name = "g"\ntask = "reply"\n')
     cfg = load_config(cfg_path)
-    msgs = [{"role": "user", "content": "Q"}]
+    msgs = [{"role": "user", "content": "<<<SOURCES ... SOURCES>>>\n\nQuestion: I have submitted a wrong delivery address"}]
     exs = [{"id": f"q{i}", "source": "grounded", "task": "ask", "split": "train", "messages": msgs, "use": "teacher",
             "weight": 1.0, "reference": "", "meta": {"passage_texts": PASSAGES},
-            "teacher_messages": [{"role": "user", "content": "Q\n\nPassage [2] holds the answer."}]} for i in range(2)]
-    outputs = ["The passages do not cover this.", "Open Orders, pick the order and edit the address [2]."]
+            "teacher_messages": [{"role": "user", "content": "Q\n\nPassage [2] holds the answer."}]} for i in range(3)]
+    outputs = ["The passages do not cover this.", "Open Orders, pick the order and edit the address [2].",
+               "The customer has submitted a wrong delivery address. [2]"]  # the question again, with a mark
     for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
             {"id": e["id"], "task": "ask", "output": o, "ok": True, "key": prompt_key(asked(e))} for e, o in zip(exs, outputs)])):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     train, _ = pairs(cfg)
     assert [(ex["id"], target) for ex, target, _ in train] == [("q1", outputs[1])]
+
+
+def test_an_answer_echoes_its_question_when_it_adds_almost_no_words_of_its_own():
+    from distill.targets import echoes
+
+    prompt = "<<<SOURCES\n[1] Refunds are paid to the card in five days.\nSOURCES>>>\n\nQuestion: refunding$299"
+    assert echoes("The customer wants to refund $299. [2]", prompt)
+    assert echoes("For refunding, you can follow the guidance provided in [1].", prompt)
+    assert not echoes("Refunds are paid to the original card within five business days of the return [1].", prompt)
