@@ -129,6 +129,15 @@ def _examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             yield f"feedback:{r['id']}", {"text": r["input"], "reference": r["final"], "meta": {"draft": r.get("draft", "")}}
 
 
+UNCOVERED_REPLY_HINT = ("None of these excerpts covers this request. Do not use or cite them: write the reply without "
+                        "inventing steps, policies or details, and say what the team will check.")
+
+
+def told_uncovered(ex: dict) -> bool:
+    """Whether the teacher was told that no excerpt covers this reply's request."""
+    return bool(ex.get("teacher_messages")) and ex["teacher_messages"][-1]["content"].endswith(UNCOVERED_REPLY_HINT)
+
+
 def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
     """Each question with the passages the assistant's own retrieval finds for it (Index.passages, over an index
     of the question's KB built beside the questions file) and the passage known to answer it, or none."""
@@ -152,6 +161,10 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # it and cites. The student still trains on its own prompt, without the hint.
             n = f["meta"]["passages"].index(r["source"]) + 1
             f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
+        elif src.task == "reply" and src.target == "teacher" and r["source"] not in f["meta"]["passages"]:
+            # no excerpt covers the request (the KB cannot answer it, or its answer was not retrieved): asked as the
+            # student is, the teacher wrote a compensation request GitHub notification steps from a GitHub excerpt
+            f["teacher_hint"] = UNCOVERED_REPLY_HINT
         yield r["id"], f
 
 

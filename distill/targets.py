@@ -37,8 +37,11 @@ def as_shown(ex: dict, text: str) -> str:
         # the teacher cited 4 of its first 40 grounded answers: a sentence that cites nothing gets [n] when most of
         # its words come from passage n (the assistant's own fallback, over the passages as the prompt cut them),
         # so that the student learns to cite; marks that point at no passage are dropped
-        from assistant.tasks.ask import PASSAGE_CHARS, cite, keep_supported
+        from assistant.tasks.ask import PASSAGE_CHARS, cite, keep_supported, keep_valid
+        from distill.data import told_uncovered
 
+        if told_uncovered(ex):  # no excerpt covers the request: a reply that cites none
+            return keep_valid(text, 0)
         passages = [p[:PASSAGE_CHARS] for p in passages]
         # a mark its passage does not back goes (the teacher wrote [1] for passage 3's words), the right ones stay
         return cite(keep_supported(text, passages), passages, fill=True)

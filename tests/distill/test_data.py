@@ -148,6 +148,10 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
                                                                             f"Answer in two to four sentences, each ending with [{n}].")
     assert ask["teacher_messages"][:-1] == ask["messages"][:-1] and "holds the answer" not in ask["messages"][-1]["content"]
     assert not any("teacher_messages" in out[k] for k in ("demo:q1:reply", "demo:q3", "demo:q2"))
+    # a reply to a request no excerpt covers: the teacher is told not to use them (it invented steps from them)
+    uncovered = out["demo:q3:reply"]
+    assert uncovered["teacher_messages"][-1]["content"].endswith(data_stage.UNCOVERED_REPLY_HINT)
+    assert "None of these excerpts" not in uncovered["messages"][-1]["content"]
 
 
 def test_no_dev_question_has_its_text_or_a_paraphrase_in_training(tmp_path, shared):

@@ -29,6 +29,13 @@ def test_a_grounded_answer_that_cites_nothing_trains_with_the_marks_the_assistan
     code = "Open Settings and press Reset password, then read links[0] from the email. [1]"
     assert as_shown({**ex, "task": "ask"}, code) == "Open Settings and press Reset password, then read links[0] from the email [1]."
 
+    # a reply the teacher was told no excerpt covers cites nothing, even where words overlap
+    from distill.data import UNCOVERED_REPLY_HINT
+
+    told = {**ex, "teacher_messages": [{"role": "user", "content": f"Q\n\n{UNCOVERED_REPLY_HINT}"}]}
+    overlap = "Open Orders, pick the order and edit the address until the order ships [2]. The team will check."
+    assert as_shown(told, overlap) == "Open Orders, pick the order and edit the address until the order ships. The team will check."
+
 
 def test_the_teacher_is_asked_the_hinted_prompt_and_its_answer_is_keyed_by_it():
     from distill.teach import asked, fits, prompt_key
