@@ -161,6 +161,9 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # it and cites. The student still trains on its own prompt, without the hint.
             n = f["meta"]["passages"].index(r["source"]) + 1
             f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
+            if r["kb"] == "tickets":  # told only that, the teacher still said "not covered" to 23 of the first 36 tickets
+                f["teacher_hint"] = (f"Passage [{n}] is the answer our team gave to this request. Answer from it in two "
+                                     f"to four sentences, each ending with [{n}].")
         elif src.task == "reply" and src.target == "teacher" and r["source"] not in f["meta"]["passages"]:
             # no excerpt covers the request (the KB cannot answer it, or its answer was not retrieved): asked as the
             # student is, the teacher wrote a compensation request GitHub notification steps from a GitHub excerpt
