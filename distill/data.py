@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Generator, Iterator
@@ -133,6 +134,20 @@ UNCOVERED_REPLY_HINT = ("None of these excerpts covers this request. Do not use 
                         "inventing steps, policies or details, and say what the team will check.")
 
 
+_FILLER = re.compile(r"^(?:dear|hello|hi|best|kind|warm|sincerely|regards|thank|thanks)\b|^[\[<][^\]>]*[\]>],?$", re.I)
+
+
+def past_answer(passage: str, n: int, sentences: int = 4) -> str:
+    """A grounded answer made of a past reply's own sentences (passage n, cut as the prompt cuts it): its first
+    `sentences` that are not a greeting, a thank-you or a sign-off, each ending with [n]."""
+    from assistant.tasks.ask import _SENTENCE, PASSAGE_CHARS
+
+    body = passage[:PASSAGE_CHARS].partition("\n\n")[2] if passage.startswith("# ") else passage[:PASSAGE_CHARS]
+    kept = [x.strip() for line in body.splitlines() for x in _SENTENCE.split(line.strip())
+            if x.strip() and not _FILLER.search(x.strip()) and x.strip()[-1:] in ".!?"]
+    return " ".join(f"{x[:-1]} [{n}]{x[-1]}" for x in kept[:sentences])
+
+
 def told_uncovered(ex: dict) -> bool:
     """Whether the teacher was told that no excerpt covers this reply's request."""
     return bool(ex.get("teacher_messages")) and ex["teacher_messages"][-1]["content"].endswith(UNCOVERED_REPLY_HINT)
@@ -161,9 +176,12 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # it and cites. The student still trains on its own prompt, without the hint.
             n = f["meta"]["passages"].index(r["source"]) + 1
             f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
-            if r["kb"] == "tickets":  # told only that, the teacher still said "not covered" to 23 of the first 36 tickets
-                f["teacher_hint"] = (f"Passage [{n}] is the answer our team gave to this request. Answer from it in two "
-                                     f"to four sentences, each ending with [{n}].")
+            if r["kb"] == "tickets":
+                # the ticket KB's passages are the team's replies to these very tickets, and the teacher said "not
+                # covered" to 23 of the first 36 (11 of 12 when told the passage is the team's answer): the target is
+                # the reply's own sentences instead, each citing it
+                f.update(reference=past_answer(f["meta"]["passage_texts"][n - 1], n), target="reference")
+                del f["teacher_hint"]
         elif src.task == "reply" and src.target == "teacher" and r["source"] not in f["meta"]["passages"]:
             # no excerpt covers the request (the KB cannot answer it, or its answer was not retrieved): asked as the
             # student is, the teacher wrote a compensation request GitHub notification steps from a GitHub excerpt

@@ -216,3 +216,13 @@ def test_grounded_kb_data_is_read_relative_to_the_config(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "shared")
     list(data_stage.build_examples(load_config(tmp_path / "cfg" / "c.toml")))
     assert seen == [str((tmp_path / "shared").resolve())]
+
+
+def test_a_ticket_kb_question_trains_on_its_past_answers_own_sentences_citing_it():
+    from distill.data import past_answer
+
+    passage = ("# Refund for a damaged mug\n\nDear <name>,\n\nThank you for reaching out. We will refund the mug to your "
+               "card within five days. Could you send a photo of the damage? Is the box kept?\nBest regards,\n<name>")
+    assert past_answer(passage, 3, sentences=2) == ("We will refund the mug to your card within five days [3]. "
+                                                    "Could you send a photo of the damage [3]?")
+    assert past_answer("# Only a greeting\n\nDear customer,\nBest regards", 1) == ""  # nothing to train on
