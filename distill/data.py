@@ -175,13 +175,13 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # questions, 10 with the answering passage among the four; told which passage answers, it answers from
             # it and cites. The student still trains on its own prompt, without the hint.
             n = f["meta"]["passages"].index(r["source"]) + 1
-            f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
             if r["kb"] == "tickets":
                 # the ticket KB's passages are the team's replies to these very tickets, and the teacher said "not
                 # covered" to 23 of the first 36 (11 of 12 when told the passage is the team's answer): the target is
                 # the reply's own sentences instead, each citing it
                 f.update(reference=past_answer(f["meta"]["passage_texts"][n - 1], n), target="reference")
-                del f["teacher_hint"]
+            else:
+                f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
         elif src.task == "reply" and src.target == "teacher" and r["source"] not in f["meta"]["passages"]:
             # no excerpt covers the request (the KB cannot answer it, or its answer was not retrieved): asked as the
             # student is, the teacher wrote a compensation request GitHub notification steps from a GitHub excerpt
