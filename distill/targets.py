@@ -94,7 +94,8 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             if ex.get("teacher_messages") and abstains(target):  # told which passage answers, it still said none does
                 wrong_abstain += 1
                 continue
-            if ex["task"] == "ask" and "passage_texts" in ex.get("meta", {}) and echoes(target, ex["messages"][-1]["content"]):
+            if ex["task"] == "ask" and "passage_texts" in ex.get("meta", {}) and not abstains(target) and \
+                    echoes(target, ex["messages"][-1]["content"]):
                 echoed += 1
                 continue
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \

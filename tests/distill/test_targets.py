@@ -69,14 +69,17 @@ def test_a_hinted_question_the_teacher_still_calls_uncovered_or_only_restates_is
     exs = [{"id": f"q{i}", "source": "grounded", "task": "ask", "split": "train", "messages": msgs, "use": "teacher",
             "weight": 1.0, "reference": "", "meta": {"passage_texts": PASSAGES},
             "teacher_messages": [{"role": "user", "content": "Q\n\nPassage [2] holds the answer."}]} for i in range(3)]
+    exs.append({**exs[0], "id": "q3"})
+    del exs[-1]["teacher_messages"]  # not hinted (its source was not retrieved): saying so is right
     outputs = ["The passages do not cover this.", "Open Orders, pick the order and edit the address [2].",
-               "The customer has submitted a wrong delivery address. [2]"]  # the question again, with a mark
+               "The customer has submitted a wrong delivery address. [2]",  # the question again, with a mark
+               "The passages do not cover this."]
     for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
             {"id": e["id"], "task": "ask", "output": o, "ok": True, "key": prompt_key(asked(e))} for e, o in zip(exs, outputs)])):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     train, _ = pairs(cfg)
-    assert [(ex["id"], target) for ex, target, _ in train] == [("q1", outputs[1])]
+    assert [(ex["id"], target) for ex, target, _ in train] == [("q1", outputs[1]), ("q3", outputs[3])]
 
 
 def test_an_answer_echoes_its_question_when_it_adds_almost_no_words_of_its_own():
@@ -86,3 +89,4 @@ def test_an_answer_echoes_its_question_when_it_adds_almost_no_words_of_its_own()
     assert echoes("The customer wants to refund $299. [2]", prompt)
     assert echoes("For refunding, you can follow the guidance provided in [1].", prompt)
     assert not echoes("Refunds are paid to the original card within five business days of the return [1].", prompt)
+    assert echoes("The passages do not cover this.", prompt)  # as it says: so pairs() asks abstains() first
