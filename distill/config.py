@@ -160,6 +160,9 @@ class TrainConfig:
     batch_tokens: int = field(default=2048, metadata={"help": "tokens per packed micro-batch"})
     grad_accum: int = 1
     max_len: int = 512
+    row_len: int = field(default=0, metadata={"help": "tokens per packed row (0 = max_len): short examples share rows "
+                                             "of this length, a longer one has a row of its own (attention costs "
+                                             "length squared: rows of 512 train about 1.5x faster than rows of 2048)"})
     eval_every: int = 50
     save_every: int = 25
     eval_examples: int = 64
@@ -189,7 +192,7 @@ class TrainConfig:
         check_types(self, "train")
         one_of(self, "train", method=("lora", "full"), kd=("none", "forward_kl", "reverse_kl", "jsd"),
                keep=("best", "last"), autocast=("auto", "bf16", "none"))
-        at_least(self, "train", lora_r=1, warmup_steps=0, max_steps=1, batch_tokens=1, grad_accum=1, max_len=2,
+        at_least(self, "train", lora_r=1, warmup_steps=0, max_steps=1, batch_tokens=1, grad_accum=1, max_len=2, row_len=0,
                  eval_every=1, save_every=1, eval_examples=0, threads=0, dpo_weight=0, dpo_pairs=1)
         above(self, "train", lora_alpha=0, lr=0, dpo_beta=0)
         between(self, "train", lora_dropout=(0, 1), kd_weight=(0, 1))

@@ -70,8 +70,9 @@ def load_data(cfg: Config, world: int) -> Data:
     if t.dpo_weight > 0 and world > 1:
         raise ValueError("train.dpo_weight runs in one process: its pairs are not split across DDP ranks")
     prefs = encoded_pairs(cfg, tok, template, train_pairs) if t.dpo_weight > 0 else []
-    return Data(items, Epochs(items, t.batch_tokens, t.seed, t.max_len), len(val_items),
-                pack(val_items, t.batch_tokens, 0, t.max_len), prefs)
+    row_len = t.row_len or t.max_len
+    return Data(items, Epochs(items, t.batch_tokens, t.seed, row_len), len(val_items),
+                pack(val_items, t.batch_tokens, 0, row_len), prefs)
 
 
 def build_model(cfg: Config, world: int):

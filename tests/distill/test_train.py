@@ -38,6 +38,11 @@ def test_packed_examples_do_not_see_each_other(tiny_model):
         alone_c = row_loss(model, collate([c]), "none", 0)[0]
         rows = row_loss(model, collate([[a, b], [c]]), "none", 0)[0]
     assert torch.allclose(rows, (10 * both + 8 * alone + 20 * alone_c) / 38, atol=1e-5)
+    # rows of one example each run without the mask (plain causal): the padded shorter row is still the same
+    single = collate([[b], [c]])
+    assert single["attention_mask"] is None and collate([[a, b], [c]])["attention_mask"] is not None
+    with torch.no_grad():
+        assert torch.allclose(row_loss(model, single, "none", 0)[0], (8 * alone + 20 * alone_c) / 28, atol=1e-5)
 
 
 def test_pack_fills_rows_and_batches_within_budget():
