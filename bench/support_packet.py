@@ -32,10 +32,9 @@ LETTERS = "BUN"
 
 def sentences(answer: str) -> list[str]:
     """The answer's sentences as `cited_sentences` cuts them: each with the marks that close it."""
-    from assistant.tasks.ask import _MARKS_AFTER_STOP, _SENTENCE
+    from assistant.tasks.ask import sentence_lines
 
-    answer = _MARKS_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", answer)
-    return [s.strip() for line in answer.split("\n") for s in _SENTENCE.split(line) if s.strip()]
+    return [s.strip() for line in sentence_lines(answer) for s in line if s.strip()]
 
 
 def shown(answer: str, passages: list[str]) -> str:

@@ -143,8 +143,8 @@ def past_answer(passage: str, n: int, sentences: int = 4) -> str:
     from assistant.tasks.ask import _SENTENCE, PASSAGE_CHARS
 
     body = passage[:PASSAGE_CHARS].partition("\n\n")[2] if passage.startswith("# ") else passage[:PASSAGE_CHARS]
-    kept = [x.strip() for line in body.splitlines() for x in _SENTENCE.split(line.strip())
-            if x.strip() and not _FILLER.search(x.strip()) and x.strip()[-1:] in ".!?"]
+    cut = (x.strip() for line in body.splitlines() for x in _SENTENCE.split(line.strip()))
+    kept = [x for x in cut if x and x[-1] in ".!?" and not _FILLER.search(x)]
     return " ".join(f"{x[:-1]} [{n}]{x[-1]}" for x in kept[:sentences])
 
 

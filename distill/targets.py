@@ -91,10 +91,11 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             topk = rec.get("topk") or scored.get((ex["id"], scored_key(ex["messages"], target)))
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
-            if ex.get("teacher_messages") and abstains(target):  # told which passage answers, it still said none does
+            says_uncovered = abstains(target)
+            if ex.get("teacher_messages") and says_uncovered:  # told which passage answers, it still said none does
                 wrong_abstain += 1
                 continue
-            if ex["task"] == "ask" and "passage_texts" in ex.get("meta", {}) and not abstains(target) and \
+            if ex["task"] == "ask" and "passage_texts" in ex.get("meta", {}) and not says_uncovered and \
                     echoes(target, ex["messages"][-1]["content"]):
                 echoed += 1
                 continue

@@ -354,15 +354,15 @@ def run(cfg: Config, progress=None) -> Path:
             if fitting and not answered(done, ex):
                 f.write(json.dumps(fitting[-1], ensure_ascii=False) + "\n")
                 done[ex["id"]] = fitting[-1]
-    asked = [e for e in examples if not tc.tasks or e["task"] in tc.tasks]
-    first = interleaved([e for e in asked if not answered(done, e) and "map" not in e])
+    wanted = [e for e in examples if not tc.tasks or e["task"] in tc.tasks]  # teach.tasks: only these on this run
+    first = interleaved([e for e in wanted if not answered(done, e) and "map" not in e])
     if tc.limit:
         first = first[: max(0, tc.limit - sum(answered(done, e) for e in examples))]
     teacher, n_new = None, 0
     # two rounds: every prompt that stands alone (a long thread's messages among them), then each long
     # thread's reduce prompt, built from the teacher's summaries of its messages (see distill.data.map_examples)
     for round_ in (1, 2):
-        todo = first if round_ == 1 else reduce_examples(asked, done)
+        todo = first if round_ == 1 else reduce_examples(wanted, done)
         if tc.limit and round_ == 2:
             todo = todo[: max(0, tc.limit - sum(answered(done, e) for e in examples))]
         if not todo:

@@ -30,6 +30,7 @@ _STOP = frozenset("""a an and are as at be but by can could do does for from has
 may more my no not of on or our please so than that the their them then there these they this to was we were
 what when which will with would you your yours""".split())
 _CITED = re.compile(r"(?<![\w)])\[(\d+)\]")  # a citation, not an index in code: parents[0], f(x)[1]
+_MARK = re.compile(r"\s?" + _CITED.pattern)  # a citation with the space before it, to take out
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -40,7 +41,7 @@ def _content(text: str) -> set[str]:
 def keep_valid(answer: str, n: int) -> str:
     """The answer without citation marks that point at no passage ([5] of four, [0]): every mark a
     reader sees maps to a source listed under the answer."""
-    return re.sub(r"\s?(?<![\w)])\[(\d+)\]", lambda m: m.group() if 1 <= int(m.group(1)) <= n else "", answer)
+    return _MARK.sub(lambda m: m.group() if 1 <= int(m.group(1)) <= n else "", answer)
 
 
 def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float = 0.6, fill: bool = False) -> str:
@@ -98,28 +99,28 @@ def abstains(answer: str) -> bool:
 _MARKS_AFTER_STOP = re.compile(r"([.!?])[ \t]*((?:\[\d+\][ \t]*)+)")
 
 
+def sentence_lines(answer: str) -> list[list[str]]:
+    """The answer's lines, each cut into sentences, a mark after a full stop ("... Settings. [1]") moved before
+    it ("... Settings [1].") so that each sentence carries the marks that close it."""
+    answer = _MARKS_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", answer)
+    return [_SENTENCE.split(line) for line in answer.split("\n")]
+
+
 def cited_sentences(answer: str) -> list[tuple[str, int]]:
     """(sentence, n) for each [n] mark, the sentence being the text the mark closes, whether the mark stands
     before the full stop ("... Settings [1].") or after it ("... Settings. [1]")."""
-    answer = _MARKS_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", answer)
-    out = []
-    for line in answer.split("\n"):
-        for sentence in _SENTENCE.split(line):
-            out += [(sentence, int(n)) for n in _CITED.findall(sentence)]
-    return out
+    return [(s, int(n)) for line in sentence_lines(answer) for s in line for n in _CITED.findall(s)]
 
 
 def keep_supported(answer: str, passages: list[str]) -> str:
     """The answer with only the marks whose passage backs their sentence (`supported`), each before its
     sentence's full stop: one wrong mark does not take the right ones with it."""
-    answer = _MARKS_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", answer)
 
     def backed(sentence: str, m: re.Match) -> str:
         n = int(m.group(1))
         return m.group() if 1 <= n <= len(passages) and supported(sentence, passages[n - 1]) else ""
 
-    lines = [" ".join(re.sub(r"\s?" + _CITED.pattern, lambda m: backed(s, m), s) for s in _SENTENCE.split(line))
-             for line in answer.split("\n")]
+    lines = [" ".join(_MARK.sub(lambda m: backed(s, m), s) for s in line) for line in sentence_lines(answer)]
     return "\n".join(line.rstrip() for line in lines)
 
 
