@@ -170,6 +170,10 @@ class TrainConfig:
     kd: str = field(default="none", metadata={"help": "none | forward_kl | reverse_kl | jsd"})
     kd_weight: float = field(default=0.5, metadata={"help": "share of the KD loss mixed with the SFT loss"})
     threads: int = 0
+    abstain_weight: float = field(default=1.0, metadata={"help": "repeat factor of grounded answers that say the passages "
+                                  "do not cover the question (unanswerable ones, and the teacher's where the source was "
+                                  "not retrieved), on top of their source's weight: too many teach a student to say it "
+                                  "to every question"})
     drop_invented: bool = field(default=False, metadata={"help": "leave out teacher summaries that state a name, number, "
                                                               "date or address their email does not hold"})
     dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) "
@@ -193,7 +197,8 @@ class TrainConfig:
         one_of(self, "train", method=("lora", "full"), kd=("none", "forward_kl", "reverse_kl", "jsd"),
                keep=("best", "last"), autocast=("auto", "bf16", "none"))
         at_least(self, "train", lora_r=1, warmup_steps=0, max_steps=1, batch_tokens=1, grad_accum=1, max_len=2, row_len=0,
-                 eval_every=1, save_every=1, eval_examples=0, threads=0, dpo_weight=0, dpo_pairs=1)
+                 eval_every=1, save_every=1, eval_examples=0, threads=0, dpo_weight=0, dpo_pairs=1,
+                 abstain_weight=0)
         above(self, "train", lora_alpha=0, lr=0, dpo_beta=0)
         between(self, "train", lora_dropout=(0, 1), kd_weight=(0, 1))
         if self.rejected and self.dpo_weight <= 0:

@@ -103,7 +103,10 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                     invented_facts(target, source_text(ex)):
                 invented += 1
                 continue
-        copies = int(ex["weight"]) + (random.Random(ex["id"]).random() < ex["weight"] % 1)
+        weight = ex["weight"]
+        if "passage_texts" in ex.get("meta", {}) and abstains(target):
+            weight *= cfg.train.abstain_weight
+        copies = int(weight) + (random.Random(ex["id"]).random() < weight % 1)
         train += [(ex, target, topk)] * copies
     ks = {t["shape"][1] for _, _, t in train if t is not None}
     if len(ks) > 1:  # one batch cannot hold both, hours into training

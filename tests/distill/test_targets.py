@@ -90,3 +90,33 @@ def test_an_answer_echoes_its_question_when_it_adds_almost_no_words_of_its_own()
     assert echoes("For refunding, you can follow the guidance provided in [1].", prompt)
     assert not echoes("Refunds are paid to the original card within five business days of the return [1].", prompt)
     assert echoes("The passages do not cover this.", prompt)  # as it says: so pairs() asks abstains() first
+
+
+def test_train_abstain_weight_thins_out_answers_saying_the_passages_do_not_cover_it(tmp_path):
+    import json
+
+    from distill.config import load_config
+    from distill.layout import examples_path
+    from distill.targets import pairs
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "g"\ntask = "reply"\n')
+    msgs = [{"role": "user", "content": "<<<SOURCES ... SOURCES>>>\n\nQuestion: how do I reset my password?"}]
+    base = {"source": "grounded", "task": "ask", "split": "train", "messages": msgs, "use": "reference",
+            "weight": 2.0, "meta": {"passage_texts": PASSAGES}}
+    exs = [{**base, "id": f"no{i}", "reference": "The passages do not cover this."} for i in range(50)]
+    exs += [{**base, "id": f"yes{i}", "reference": "Open Settings, choose Security and press Reset password [1]."}
+            for i in range(50)]
+    f = examples_path(load_config(cfg_path))
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("".join(json.dumps(r) + "\n" for r in exs))
+
+    def counts(*overrides):
+        train, _ = pairs(load_config(cfg_path, overrides))
+        said = [ex["id"].startswith("no") for ex, _, _ in train]
+        return sum(said), len(said) - sum(said)
+
+    assert counts() == (100, 100)  # the source's weight, 2.0, for both
+    thinned, answered = counts("train.abstain_weight=0.25")
+    assert answered == 100 and 12 <= thinned <= 38  # 0.5 copies each: one copy or none, drawn per id
+    assert counts("train.abstain_weight=0") == (0, 100)
