@@ -63,8 +63,9 @@ def run(cfg: Config, extra_systems: dict | None = None) -> Path:
     tasks = task_order(rows)
     outputs = {name: score_system(cfg, report, name, model, lora, rows, tasks, prompts)
                for name, (model, lora) in compared.items()}
-    if len(tasks) == 1:
+    if len(tasks) == 1:  # its scores are the systems'; the task named, which may not be the config's
         report.pop("tasks", None)
+        report["scored_task"] = tasks[0]
     if cfg.eval.judge and "student" in outputs:
         judge_student(cfg, report, rows, tasks, outputs)
     if "teacher" in report["systems"] and "student" in report["systems"]:

@@ -57,7 +57,7 @@ def render_markdown(report: dict, samples: list[dict]) -> str:
 def grounded_lines(report: dict) -> list[str]:
     """For each task answered from knowledge-base passages, how each system used them (distill.metrics.grounded_scores)."""
     lines = []
-    by_task = report.get("tasks") or {report.get("task", ""): report.get("systems", {})}  # one task: its scores are the systems'
+    by_task = report.get("tasks") or {report.get("scored_task") or report.get("task", ""): report.get("systems", {})}
     for task, by_system in by_task.items():
         if not by_system or not all("citation_precision" in s for s in by_system.values()):
             continue

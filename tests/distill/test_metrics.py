@@ -97,3 +97,6 @@ def test_a_single_task_report_still_shows_its_grounded_table():
     s = {"cites": 50.0, "citation_precision": 80.0, "source_recall": 70.0, "abstention": 60.0, "false_abstention": 5.0,
          "retrieved": 90.0}
     assert any(line.startswith("| student | 50.0 | 80.0 |") for line in grounded_lines({"task": "ask", "systems": {"student": s}}))
+    # a support config's card scored on its `ask` items alone names the task scored, not the config's
+    lines = grounded_lines({"task": "support", "scored_task": "ask", "systems": {"student": s}})
+    assert any(line.startswith("`ask`, grounded") for line in lines)
