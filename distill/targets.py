@@ -74,10 +74,12 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             if first(ex["reference"]):
                 val.append((ex, first(ex["reference"]), None))
             continue
+        grounded = "passage_texts" in ex.get("meta", {})
         if ex["use"] == "reference":
             target, topk = first(ex["reference"]), None
             if not target or "map" in ex:  # nothing to learn (a thread has no reference of its own)
                 continue
+            says_uncovered = grounded and abstains(target)
         else:
             rec = done.get(ex["id"]) if answered(done, ex) else None  # an answer to an older prompt is none
             missing += rec is None
@@ -91,11 +93,11 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
             topk = rec.get("topk") or scored.get((ex["id"], scored_key(ex["messages"], target)))
             if topk is None:  # top-k targets are the teacher's exact tokens
                 target = as_shown(ex, target)
-            says_uncovered = abstains(target)
+            says_uncovered = grounded and abstains(target)
             if ex.get("teacher_messages") and says_uncovered:  # told which passage answers, it still said none does
                 wrong_abstain += 1
                 continue
-            if ex["task"] == "ask" and "passage_texts" in ex.get("meta", {}) and not says_uncovered and \
+            if ex["task"] == "ask" and grounded and not says_uncovered and \
                     echoes(target, ex["messages"][-1]["content"]):
                 echoed += 1
                 continue
@@ -103,9 +105,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                     invented_facts(target, source_text(ex)):
                 invented += 1
                 continue
-        weight = ex["weight"]
-        if "passage_texts" in ex.get("meta", {}) and abstains(target):
-            weight *= cfg.train.abstain_weight
+        weight = ex["weight"] * (cfg.train.abstain_weight if says_uncovered else 1)
         copies = int(weight) + (random.Random(ex["id"]).random() < weight % 1)
         train += [(ex, target, topk)] * copies
     ks = {t["shape"][1] for _, _, t in train if t is not None}
