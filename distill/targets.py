@@ -12,6 +12,7 @@ of the examples (seeded by id), a third.
 from __future__ import annotations
 
 import random
+import re
 import sys
 
 from distill.config import Config
@@ -48,6 +49,16 @@ def as_shown(ex: dict, text: str) -> str:
     return text
 
 
+_BRACKETED = re.compile(r"\[([^\[\]\n\d][^\[\]\n]{1,60})\]")  # [Pull up Account], not a [2] mark
+
+
+def pastes_actions(reply: str, passages: list[str]) -> bool:
+    """Whether a grounded reply hands the customer a bracketed action of its passages' agent guidelines
+    ("Get Full Name or Account ID for [Pull up Account]", "Enter 'manager' into [Notify Internal Team]"):
+    steps for the agent's tools, not for the customer. A bracket the passages lack ([Your Name]) is no paste."""
+    return any(f"[{name}]" in p for name in set(_BRACKETED.findall(reply)) for p in passages)
+
+
 def echoes(answer: str, prompt: str, min_new: int = 5, min_share: float = 0.25) -> bool:
     """Whether a grounded answer adds almost nothing to its question: fewer than `min_new` content words that
     the question lacks, or under `min_share` of its content words (the teacher, told which passage answers,
@@ -68,7 +79,7 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
 
     done = load_done(teacher_file(cfg))
     scored = load_topk(cfg) if cfg.train.kd != "none" else {}  # `distill teach --logits`: log-probs added afterwards
-    train, val, missing, invented, wrong_abstain, echoed = [], [], 0, 0, 0, 0
+    train, val, missing, invented, wrong_abstain, echoed, pasted = [], [], 0, 0, 0, 0, 0
     for ex in read_examples(require(examples_path(cfg), "data")):
         if ex["split"] == "val":
             if first(ex["reference"]):
@@ -101,6 +112,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                     echoes(target, ex["messages"][-1]["content"]):
                 echoed += 1
                 continue
+            if ex["task"] == "reply" and grounded and pastes_actions(rec["output"], ex["meta"]["passage_texts"]):
+                pasted += 1
+                continue
             if cfg.train.drop_invented and ex["task"].startswith("summarize") and \
                     invented_facts(target, source_text(ex)):
                 invented += 1
@@ -121,6 +135,9 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
     if echoed:
         print(f"train: {echoed} teacher answers to grounded questions add almost nothing to the question (\"The customer "
               "wants to refund $299. [2]\") and are left out", file=sys.stderr)
+    if pasted:
+        print(f"train: {pasted} teacher replies drafted with knowledge-base passages hand the customer the agent's "
+              "bracketed actions (\"[Pull up Account]\") and are left out", file=sys.stderr)
     if invented:
         print(f"train: {invented} teacher summaries state a name, number or address their email does not hold "
               "and are left out (train.drop_invented)", file=sys.stderr)

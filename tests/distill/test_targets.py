@@ -120,3 +120,30 @@ def test_train_abstain_weight_thins_out_answers_saying_the_passages_do_not_cover
     thinned, answered = counts("train.abstain_weight=0.25")
     assert answered == 100 and 12 <= thinned <= 38  # 0.5 copies each: one copy or none, drawn per id
     assert counts("train.abstain_weight=0") == (0, 100)
+
+
+def test_a_grounded_reply_that_hands_the_customer_the_agents_bracketed_actions_is_not_trained_on(tmp_path):
+    import json
+
+    from distill.config import load_config
+    from distill.layout import examples_path, teacher_file
+    from distill.targets import pairs, pastes_actions
+    from distill.teach import asked, prompt_key
+
+    guideline = "1. Get Full Name or Account ID for [Pull up Account]\n2. Enter 'manager' into [Notify Internal Team]"
+    assert pastes_actions("First, get your full name for [Pull up Account].", [guideline])
+    assert not pastes_actions("Could you send me your full name and order ID? [1]\n\nBest regards,\n[Your Name]", [guideline])
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "g"\ntask = "reply"\n')
+    cfg = load_config(cfg_path)
+    msgs = [{"role": "user", "content": "<<<SOURCES ... SOURCES>>>\n\nWhere is my refund?"}]
+    exs = [{"id": f"r{i}", "source": "grounded", "task": "reply", "split": "train", "messages": msgs, "use": "teacher",
+            "weight": 1.0, "reference": "", "meta": {"passage_texts": [guideline]}} for i in range(2)]
+    outputs = ["Hello! 1. Get Full Name or Account ID for [Pull up Account]\n2. Enter 'manager' into [Notify Internal Team]",
+               "Hello! Could you send me your full name or account ID, so that I can look up your refund? [1]"]
+    for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
+            {"id": e["id"], "task": "reply", "output": o, "ok": True, "key": prompt_key(asked(e))} for e, o in zip(exs, outputs)])):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, _ = pairs(cfg)
+    assert [ex["id"] for ex, _, _ in train] == ["r1"]
