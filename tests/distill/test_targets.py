@@ -55,16 +55,6 @@ def test_a_long_teacher_run_asks_each_task_and_kb_in_turn():
 
 
 def test_a_hinted_question_the_teacher_still_calls_uncovered_or_only_restates_is_not_trained_on(tmp_path):
-    import json
-
-    from distill.config import load_config
-    from distill.layout import examples_path, teacher_file
-    from distill.targets import pairs
-    from distill.teach import asked, prompt_key
-
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text('name = "g"\ntask = "reply"\n')
-    cfg = load_config(cfg_path)
     msgs = [{"role": "user", "content": "<<<SOURCES ... SOURCES>>>\n\nQuestion: I have submitted a wrong delivery address"}]
     exs = [{"id": f"q{i}", "source": "grounded", "task": "ask", "split": "train", "messages": msgs, "use": "teacher",
             "weight": 1.0, "reference": "", "meta": {"passage_texts": PASSAGES},
@@ -74,12 +64,7 @@ def test_a_hinted_question_the_teacher_still_calls_uncovered_or_only_restates_is
     outputs = ["The passages do not cover this.", "Open Orders, pick the order and edit the address [2].",
                "The customer has submitted a wrong delivery address. [2]",  # the question again, with a mark
                "The passages do not cover this."]
-    for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
-            {"id": e["id"], "task": "ask", "output": o, "ok": True, "key": prompt_key(asked(e))} for e, o in zip(exs, outputs)])):
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    train, _ = pairs(cfg)
-    assert [(ex["id"], target) for ex, target, _ in train] == [("q1", outputs[1]), ("q3", outputs[3])]
+    assert teacher_pairs(tmp_path, exs, outputs) == [("q1", outputs[1]), ("q3", outputs[3])]
 
 
 def test_an_answer_echoes_its_question_when_it_adds_almost_no_words_of_its_own():
@@ -123,27 +108,34 @@ def test_train_abstain_weight_thins_out_answers_saying_the_passages_do_not_cover
 
 
 def test_a_grounded_reply_that_hands_the_customer_the_agents_bracketed_actions_is_not_trained_on(tmp_path):
-    import json
-
-    from distill.config import load_config
-    from distill.layout import examples_path, teacher_file
-    from distill.targets import pairs, pastes_actions
-    from distill.teach import asked, prompt_key
+    from distill.targets import pastes_actions
 
     guideline = "1. Get Full Name or Account ID for [Pull up Account]\n2. Enter 'manager' into [Notify Internal Team]"
     assert pastes_actions("First, get your full name for [Pull up Account].", [guideline])
     assert not pastes_actions("Could you send me your full name and order ID? [1]\n\nBest regards,\n[Your Name]", [guideline])
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text('name = "g"\ntask = "reply"\n')
-    cfg = load_config(cfg_path)
     msgs = [{"role": "user", "content": "<<<SOURCES ... SOURCES>>>\n\nWhere is my refund?"}]
     exs = [{"id": f"r{i}", "source": "grounded", "task": "reply", "split": "train", "messages": msgs, "use": "teacher",
             "weight": 1.0, "reference": "", "meta": {"passage_texts": [guideline]}} for i in range(2)]
     outputs = ["Hello! 1. Get Full Name or Account ID for [Pull up Account]\n2. Enter 'manager' into [Notify Internal Team]",
                "Hello! Could you send me your full name or account ID, so that I can look up your refund? [1]"]
+    assert [i for i, _ in teacher_pairs(tmp_path, exs, outputs)] == ["r1"]
+
+
+def teacher_pairs(tmp_path, exs: list[dict], outputs: list[str]) -> list[str]:
+    """The ids pairs() trains on, from a run holding `exs` and the teacher's `outputs` to their prompts."""
+    import json
+
+    from distill.config import load_config
+    from distill.layout import examples_path, teacher_file
+    from distill.targets import pairs
+    from distill.teach import asked, prompt_key
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "g"\ntask = "reply"\n')
+    cfg = load_config(cfg_path)
     for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
-            {"id": e["id"], "task": "reply", "output": o, "ok": True, "key": prompt_key(asked(e))} for e, o in zip(exs, outputs)])):
+            {"id": e["id"], "task": e["task"], "output": o, "ok": True, "key": prompt_key(asked(e))}
+            for e, o in zip(exs, outputs)])):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    train, _ = pairs(cfg)
-    assert [ex["id"] for ex, _, _ in train] == ["r1"]
+    return [(ex["id"], target) for ex, target, _ in pairs(cfg)[0]]
