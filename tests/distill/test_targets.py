@@ -54,6 +54,27 @@ def test_a_long_teacher_run_asks_each_task_and_kb_in_turn():
     assert [e["id"] for e in interleaved(exs)] == ["a0", "s0", "r0", "x", "a1", "s1", "r1", "a2"]
 
 
+def teacher_pairs(tmp_path, exs: list[dict], outputs: list[str]) -> list[tuple[str, str]]:
+    """The (id, target) pairs that pairs() trains on, from a run holding `exs` and the teacher's `outputs`
+    to their prompts."""
+    import json
+
+    from distill.config import load_config
+    from distill.layout import examples_path, teacher_file
+    from distill.targets import pairs
+    from distill.teach import asked, prompt_key
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "g"\ntask = "reply"\n')
+    cfg = load_config(cfg_path)
+    for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
+            {"id": e["id"], "task": e["task"], "output": o, "ok": True, "key": prompt_key(asked(e))}
+            for e, o in zip(exs, outputs)])):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [(ex["id"], target) for ex, target, _ in pairs(cfg)[0]]
+
+
 def test_a_hinted_question_the_teacher_still_calls_uncovered_or_only_restates_is_not_trained_on(tmp_path):
     msgs = [{"role": "user", "content": "<<<SOURCES ... SOURCES>>>\n\nQuestion: I have submitted a wrong delivery address"}]
     exs = [{"id": f"q{i}", "source": "grounded", "task": "ask", "split": "train", "messages": msgs, "use": "teacher",
@@ -119,23 +140,3 @@ def test_a_grounded_reply_that_hands_the_customer_the_agents_bracketed_actions_i
     outputs = ["Hello! 1. Get Full Name or Account ID for [Pull up Account]\n2. Enter 'manager' into [Notify Internal Team]",
                "Hello! Could you send me your full name or account ID, so that I can look up your refund? [1]"]
     assert [i for i, _ in teacher_pairs(tmp_path, exs, outputs)] == ["r1"]
-
-
-def teacher_pairs(tmp_path, exs: list[dict], outputs: list[str]) -> list[str]:
-    """The ids pairs() trains on, from a run holding `exs` and the teacher's `outputs` to their prompts."""
-    import json
-
-    from distill.config import load_config
-    from distill.layout import examples_path, teacher_file
-    from distill.targets import pairs
-    from distill.teach import asked, prompt_key
-
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text('name = "g"\ntask = "reply"\n')
-    cfg = load_config(cfg_path)
-    for f, rows in ((examples_path(cfg), exs), (teacher_file(cfg), [
-            {"id": e["id"], "task": e["task"], "output": o, "ok": True, "key": prompt_key(asked(e))}
-            for e, o in zip(exs, outputs)])):
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return [(ex["id"], target) for ex, target, _ in pairs(cfg)[0]]
