@@ -373,7 +373,8 @@ class Index:
         return stats
 
     def _commit(self, pending: list[dict], collection: str, stats: AddStats) -> None:
-        texts = [f"{d.title}\n{t}" if d.title else t for x in pending for d, _, t in x["chunks"]]
+        # what a chunk is found by: its page's title and front-matter terms, then its own words
+        texts = ["\n".join(filter(None, (d.title, d.terms, t))) for x in pending for d, _, t in x["chunks"]]
         vectors = iter(self.embedder.encode_documents(texts)) if texts else iter(())
         for x in pending:
             chunks, errors, st = x["chunks"], x["errors"], x["stat"]
@@ -421,7 +422,7 @@ class Index:
         The matrix is a torch tensor, bfloat16 where the CPU has native bf16 (100k chunks: 2.1 ms a
         query against 5.6 ms for numpy float32, half the memory, top-50 overlap 49/50), else float32.
         Freshness is checked with SQLite's data_version and this connection's change count, which cost
-        nothing; only when either moved is the collection's row count and last id read again.
+        nothing; only when either moved is the collection's row count, last id and last indexing time read again.
         """
         import torch
 
@@ -431,8 +432,10 @@ class Index:
         cached = self._matrix.get(collection)
         if cached and cached.stamp == stamp:
             return cached.ids, cached.matrix
+        # and when the files were last indexed: a page edited and indexed again can get back its chunks' ids
         version = tuple(self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks WHERE collection = ?",
-                                        (collection,)).fetchone())
+                                        (collection,)).fetchone()) + \
+            tuple(self.db.execute("SELECT MAX(indexed) FROM files WHERE collection = ?", (collection,)).fetchone())
         if cached and cached.version == version:
             self._matrix[collection] = cached._replace(stamp=stamp)
             return cached.ids, cached.matrix

@@ -155,6 +155,10 @@ def test_cached_vectors_follow_writes_from_this_and_other_connections(tmp_path):
     (tmp_path / "docs" / "c.md").write_text("Shipping to Norway takes five working days.")
     other.add([tmp_path / "docs"], "kb")
     assert any(h.path.endswith("c.md") for h in idx.search("delivery time to Norway", "kb", k=5, mode="dense"))
+    # the last page edited: its new chunk gets back the old one's id, so the count and last id stay the same
+    (tmp_path / "docs" / "c.md").write_text("Gift cards never expire and work in every shop.")
+    other.add([tmp_path / "docs"], "kb")
+    assert [h.path for h in idx.search("do gift cards expire", "kb", k=1, mode="dense")][0].endswith("c.md")
 
 
 def test_query_vector_is_the_one_a_document_of_the_same_text_gets():
@@ -206,3 +210,22 @@ def test_demo_kb_is_indexed_on_first_use_by_name(tmp_path):
     assert resolve_collection(DEMO_KB, idx) == DEMO_KB
     assert idx.search("return a damaged item", DEMO_KB, 3)
     assert resolve_collection("mine", idx) == "mine"  # any other name is left as it is
+
+
+def test_a_page_is_found_by_the_questions_of_its_front_matter(tmp_path):
+    """The demo KB's agent manuals say "the customer wants to check up on the status of their shipment";
+    a customer writes "where is my package?". Front-matter questions bridge the two, unseen in the passage."""
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    body = "# {}\n\nAsk the customer for the Account ID with [Pull up Account], then {}.\n"
+    (kb / "a.md").write_text(body.format("Flow A", "enter the order ID into [Validate Purchase] and read the Oracle"))
+    (kb / "b.md").write_text(body.format("Flow B", "enter the order ID into [Validate Purchase] and read the log"))
+    idx = Index.open(tmp_path / "i.db")
+    idx.add([kb], "kb")
+    query = "where is my package? it has not arrived"
+    (kb / "b.md").write_text("---\nquestions:\n  - Where is my parcel?\n  - My package never arrived\n---\n"
+                             + (kb / "b.md").read_text())
+    idx.add([kb], "kb")
+    hits = idx.passages(query, "kb", 2)
+    assert hits[0].path.endswith("b.md") and hits[0].score > idx.passages(query, "kb", 2)[1].score
+    assert "questions" not in hits[0].text and "parcel" not in hits[0].text
