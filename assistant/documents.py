@@ -40,6 +40,7 @@ class Doc:
     message_id: str | None = None
     thread_id: str | None = None
     meta: dict = field(default_factory=dict)
+    terms: str = ""  # what search matches besides the text, never shown: a Markdown page's front matter questions
 
 
 @dataclass
@@ -113,6 +114,38 @@ def _bounded(path: Path, text: str, title: str, cut: bool = False,
         yield DocError(str(path), f"too long: only the first {read} were read")
 
 
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.{0,8000}?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+FRONT_TERMS = ("description", "summary", "keywords", "tags", "aliases", "questions")
+
+
+def front_matter(text: str) -> tuple[dict, str]:
+    """A Markdown page's YAML front matter (Jekyll, Hugo, Obsidian) as a dict, and the page without it.
+
+    Only plain data is read (yaml.safe_load); a block that is not a mapping stays part of the text."""
+    import yaml
+
+    m = _FRONT.match(text)
+    if not m:
+        return {}, text
+    try:
+        data = yaml.safe_load(m.group(1))
+    except yaml.YAMLError:
+        return {}, text
+    return (data, text[m.end():]) if isinstance(data, dict) else ({}, text)
+
+
+def _terms(data: dict) -> str:
+    """The words of the front matter's FRONT_TERMS fields, one line each: the requests a page answers
+    ("questions:") reach search in the reader's own words, which a manual for agents lacks."""
+    out = []
+    for key in FRONT_TERMS:
+        value = data.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, (str, int, float)) and str(v).strip():
+                out.append(str(v).strip()[:300])
+    return "\n".join(out)[:4000]
+
+
 def read_file(path: Path) -> Iterator[Doc | DocError]:
     """The documents in one file (a mailbox or an export holds several)."""
     suffix = path.suffix.lower()
@@ -125,8 +158,13 @@ def read_file(path: Path) -> Iterator[Doc | DocError]:
             yield from _mail_docs(path)
         elif suffix in TEXT_SUFFIXES:
             text, cut = _read_text(path)
+            meta, text = front_matter(text) if suffix in (".md", ".markdown") else ({}, text)
             first = re.search(r"\S[^\n]{0,400}", text[:100_000])
-            yield from _bounded(path, text, first.group(0).lstrip("# ").strip() if first else path.stem, cut)
+            title = str(meta.get("title") or "").strip() or (first.group(0).lstrip("# ").strip() if first else path.stem)
+            for doc in _bounded(path, text, title, cut):
+                if isinstance(doc, Doc):
+                    doc.terms = _terms(meta)
+                yield doc
         elif suffix in (".html", ".htm"):
             from assistant.mail import MAX_HTML_CHARS, html_to_text
 

@@ -96,3 +96,26 @@ def test_mail_bombs_index_as_one_document(tmp_path, make):
     [doc], errors = _read(make(tmp_path))
     assert errors == [] and _bounded(chunk_text(doc.text))
     assert re.match(r"From: a@example.com\nDate: ", doc.text)
+
+
+def test_markdown_front_matter_is_search_terms_not_text(tmp_path):
+    page = tmp_path / "refund.md"
+    page.write_text("---\ntitle: Refunds\nquestions:\n  - Where is my money back?\n  - 'Refund: how long?'\n"
+                    "tags: [billing, 7]\n---\n# Refund Status\n\nCheck the refund in the order system.\n")
+    docs, errors = _read(page)
+    assert not errors and len(docs) == 1
+    assert docs[0].title == "Refunds"
+    assert docs[0].text.startswith("# Refund Status") and "questions" not in docs[0].text
+    assert set(docs[0].terms.splitlines()) == {"Where is my money back?", "Refund: how long?", "billing", "7"}
+
+
+@pytest.mark.parametrize("head", ["---\n- a list\n- not a mapping\n---\n", "---\nquestions: [unclosed\n---\n",
+                                  "---\nno closing line\n", "---\n!!python/object:os.system {}\n---\n"])
+def test_front_matter_that_is_not_plain_mapping_stays_text(tmp_path, head):
+    page = tmp_path / "p.md"
+    page.write_text(head + "# Page\n\nBody text.\n")
+    docs, errors = _read(page)
+    assert not errors and docs[0].text.startswith("---") and docs[0].terms == ""
+    txt = tmp_path / "p.txt"  # front matter is a Markdown convention: a .txt keeps its lines as text
+    txt.write_text("---\nquestions: [a]\n---\nBody.\n")
+    assert _read(txt)[0][0].text.startswith("---\nquestions")
