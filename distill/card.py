@@ -16,7 +16,13 @@ BY_PATH = {  # public sets read by a generic kind (mail, csv): their own license
 USES = {
     "summarize": "Email summaries for `assistant summarize` (`--length line|short|long`, `--threads`).",
     "support": "Support reply drafts for `assistant reply` and the chat in the app.",
+    "ask": "Grounded answers for `assistant ask` and the app's grounded chat: from retrieved passages, cited as [n].",
 }
+
+
+def use_of(m: dict) -> str:
+    """What the student is the default for: its manifest's tasks when they name only grounded answers, else its kind's."""
+    return USES["ask"] if m.get("tasks") == ["ask"] else USES.get(m["task"], m["task"])
 
 
 def render(m: dict, report_md: str, notes: str = "") -> str:
@@ -46,7 +52,7 @@ def render(m: dict, report_md: str, notes: str = "") -> str:
     notes_block = f"\n{notes.strip()}\n" if notes.strip() else ""
     return f"""# {m['name']}
 
-{USES.get(m['task'], m['task'])} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')},
+{use_of(m)} A LoRA adapter ({m['train']['method']}, r={m['train'].get('lora_r')},
 {m['train']['max_steps']} steps) on SmolLM2-135M-Instruct (`{m['base_file']}`, sha256 `{m['base_sha256'][:16]}…`),
 trained by `distill`. Targets (see below): `reference` is the data set's own answer (human subject lines for
 AESLC; answers written by large models for Bitext and the tickets), `teacher` is the local teacher's

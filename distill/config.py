@@ -235,8 +235,13 @@ class ExportConfig:
     kind: str = field(default="adapter", metadata={"help": "adapter (LoRA GGUF on the base) or merged"})
     quant: str = field(default="Q8_0", metadata={"help": "for merged: F16, Q8_0 or Q4_K_M"})
     min_agreement: float = field(default=0.9, metadata={"help": "fail below this top-1 agreement with torch"})
+    tasks: tuple[str, ...] = field(default=(), metadata={"help": "the tasks the assistant may make it the default for "
+                                   "(its manifest's tasks: ask, reply+kb, reply, chat, summarize-*); empty = every task "
+                                   "it has training examples for (a grounded student: ask,reply+kb)"})
 
     def __post_init__(self):
+        if isinstance(self.tasks, str):  # `export.tasks=ask,reply+kb` on the command line
+            object.__setattr__(self, "tasks", tuple(t for t in self.tasks.split(",") if t))
         check_types(self, "export")
         one_of(self, "export", kind=("adapter", "merged"), quant=("F16", "Q8_0", "Q4_K_M"))
         between(self, "export", min_agreement=(0, 1))

@@ -42,7 +42,7 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
         "base": cfg.train.base, "base_file": base.name, "base_sha256": registry.sha256_file(base),
         "adapter" if kind == "adapter" else "model": artifact.name, "sha256": registry.sha256_file(artifact),
         "prompt_version": trained_prompt_version(examples_path(cfg), cfg.task),
-        "tasks": trained_tasks(cfg),  # the assistant uses it by default only for these
+        "tasks": list(cfg.export.tasks) or trained_tasks(cfg),  # the assistant uses it by default only for these
         "training_data": [{"kind": s.kind, "path": Path(s.path).name, "target": s.target, "limit": s.limit,
                            "split": s.split, "inject": s.inject, "house_style": s.house_style, "task": s.task} for s in cfg.data.sources],
         "train_examples": meta.get("train_examples"),
@@ -56,7 +56,10 @@ def manifest(cfg: Config, artifact: Path, kind: str) -> dict:
 
 
 def trained_tasks(cfg: Config) -> list[str]:
-    """The tasks (summarize-line, summarize-short, reply, chat, ...) the student has training examples for."""
+    """The tasks (summarize-line, summarize-short, reply, reply+kb, ask, chat, ...) the student has training
+    examples for."""
+    from distill.evaluate import group_of
+
     found: set[str] = set()
     path = examples_path(cfg)
     if path.exists():
@@ -64,15 +67,14 @@ def trained_tasks(cfg: Config) -> list[str]:
             for line in f:
                 ex = json.loads(line)
                 if ex.get("split") == "train":
-                    found.add(ex["task"])
+                    found.add(group_of(ex))
     return sorted(found)
 
 
 def runtime_task(report_task: str) -> str:
     """The assistant's task whose default answers a report card's task: summarize-line → summarize,
-    reply+kb → reply, ask → chat (`assistant ask` answers with the chat default)."""
-    base = report_task.split("+")[0]
-    return "chat" if base == "ask" else base.split("-")[0]
+    reply+kb → reply (`reply --kb` takes the reply default trained for reply+kb), ask → ask."""
+    return report_task.split("+")[0].split("-")[0]
 
 
 def current_default(task: str, covers: str | None = None) -> registry.ModelEntry | None:
@@ -103,7 +105,7 @@ def worse_than_current(cfg: Config, task: str, margin: float = 0.5) -> list[str]
                 "(run `distill eval` again)"]
     by_current: dict[str, list[str]] = {}
     for t in mine:
-        current = current_default(task, t.split("+")[0])
+        current = current_default(task, t)
         if current is not None and current.name != cfg.name:
             by_current.setdefault(current.name, []).append(t)
     reasons = []
@@ -151,12 +153,15 @@ def run(cfg: Config, dest: Path | None = None, make_default: bool = False, force
         e = registry.entry_from_manifest(dest / "manifest.json", "distill")
         registry.add_model(e.path, e.name, e.lora_path, e.task, source="distill", manifest=e.manifest)
         if make_default:
-            _make_default(cfg, force)
+            _make_default(cfg, force, m["tasks"])
     return dest
 
 
-def _make_default(cfg: Config, force: bool) -> None:
-    for task in SERVES[cfg.task]:
+def _make_default(cfg: Config, force: bool, tasks: list[str] | tuple = ()) -> None:
+    """The student becomes the default for each runtime task it serves that its manifest's `tasks` name
+    (a grounded student, ask and reply+kb, for `ask`: plain replies keep theirs)."""
+    named = {runtime_task(t) for t in tasks if "+" not in t}
+    for task in (t for t in SERVES[cfg.task] if not tasks or t in named):
         worse = [] if force else worse_than_current(cfg, task)
         if worse:
             previous = current_default(task)

@@ -94,7 +94,7 @@ def ask(question, collection, k, as_json, model_name, base_url):
     """
     from assistant.services import chat, models
 
-    model = models.resolve(model_name, "chat", base_url)
+    model = models.resolve(model_name, "ask", base_url)
     with first_use_indexing() as indexing:
         result = chat.ask(model, question, collection, k, indexing)
     if result.collection != collection:

@@ -118,7 +118,7 @@ def reply(path, as_json, kb, edit, no_log, model_name, base_url):
     from assistant.services import reply as reply_service
     from assistant.mail import MailError, read_mail
 
-    model = models.resolve(model_name, "reply", base_url)
+    model = models.resolve(model_name, "reply", base_url, covers="reply+kb" if kb else None)
     if path == "-":
         msg = prompting.message_from_text(_bounded(sys.stdin.buffer, "<stdin>"))
     else:

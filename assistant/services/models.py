@@ -15,7 +15,7 @@ from typing import Iterator
 from assistant.engine import registry
 from assistant.engine.models import ChatModel
 from assistant.engine.registry import ModelEntry
-from assistant.tasks import RUNTIME_TASKS, SERVES, versions_of
+from assistant.tasks import COVERS, RUNTIME_TASKS, SERVES, versions_of
 
 BASE_NAME = registry.BASE_NAME
 
@@ -34,8 +34,9 @@ def serves(e: ModelEntry, task: str) -> bool:
 
 def default_for(task: str, covers: str | tuple[str, ...] | None = None) -> str:
     """The model name used for a task (and the exact tasks it must cover, e.g. summarize-long): the user's
-    choice, else a shipped student, else the base; a choice trained for other lengths is passed over."""
-    return registry.default_for(task, lambda e: serves(e, task), covers)
+    choice, else a shipped student, else the base; a choice trained for other lengths is passed over.
+    Without `covers`, the task's own (COVERS): `ask` goes to a student trained on grounded answers."""
+    return registry.default_for(task, lambda e: serves(e, task), covers or COVERS.get(task))
 
 
 def resolve(spec: str | None, task: str, base_url: str | None = None, covers: str | tuple[str, ...] | None = None) -> ChatModel:

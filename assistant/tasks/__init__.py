@@ -22,8 +22,12 @@ from assistant.tasks import reply as reply_module
 from assistant.tasks import summarize as summarize_module
 
 # which runtime tasks (the ones a user picks a default model for) a student of each kind serves
-RUNTIME_TASKS = ("chat", "summarize", "reply")
-SERVES = {"summarize": ("summarize",), "support": ("reply", "chat")}
+RUNTIME_TASKS = ("chat", "summarize", "reply", "ask")
+SERVES = {"summarize": ("summarize",), "support": ("reply", "chat", "ask")}
+# the training task a runtime task's default must have learned, when its manifest lists tasks: a grounded
+# student (ask, reply+kb) is no default for plain replies, nor a reply student for `ask` (reply --kb asks for
+# reply+kb; summaries name their lengths at the call)
+COVERS = {"chat": "chat", "reply": "reply", "ask": "ask"}
 
 
 @dataclass(frozen=True)

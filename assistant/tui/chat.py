@@ -39,6 +39,7 @@ class ChatScreen(Screen):
         self.conversation = chat.Conversation(self.db)
         self.sources: list = []
         self._stop = False
+        self._grounded = None  # the `ask` default, loaded on the first grounded question
 
     def compose(self) -> ComposeResult:
         models = self.app.services.models
@@ -94,7 +95,7 @@ class ChatScreen(Screen):
     @on(Select.Changed, "#model-select")
     def model_picked(self, event: Select.Changed) -> None:
         if self.model is not None and event.value != self.model.name and not self.app.injected_model:
-            self.model = None
+            self.model, self.model_name = None, str(event.value)  # picked: it answers grounded questions too
             self.set_status(f"loading {event.value}…")
             self.load_model(str(event.value))
 
@@ -146,11 +147,12 @@ class ChatScreen(Screen):
         conversation = self.conversation
         conversation.db = chat.connect()  # this worker thread's own connection
         conversation.system = system
-        built, self.sources = conversation.prompt(self.model, prompt, "default" if ground else None)
+        model = self._grounded_model() if ground else self.model
+        built, self.sources = conversation.prompt(model, prompt, "default" if ground else None)
         self.app.call_from_thread(self.show_sources)
         first = None
         shown = Throttled(self.app, widget.set_text, live=lambda: widget.is_attached)  # gone if the chat was left
-        for piece in chat.stream(self.model, built):
+        for piece in chat.stream(model, built):
             if self._stop:
                 break
             first = first or time.time()
@@ -158,12 +160,27 @@ class ChatScreen(Screen):
         # [n] as `assistant ask` prints them
         shown.text = text = chat.mark_citations(shown.text.strip(), self.sources)
         shown.flush(wait=True)
-        conversation.record(self.model, prompt, text, start)
+        conversation.record(model, prompt, text, start)
         conversation.db = self.db
         ttft = f" · first token {first - start:.2f}s" if first else ""
-        self.app.call_from_thread(self.set_status, f"model: {self.model.name} · {time.time() - start:.1f}s{ttft}")
+        self.app.call_from_thread(self.set_status, f"model: {model.name} · {time.time() - start:.1f}s{ttft}")
         self.app.call_from_thread(self.refresh_conversations)
         self.app.call_from_thread(self.query_one("#messages", VerticalScroll).scroll_end, animate=False)
+
+    def _grounded_model(self):
+        """The model of a grounded question: the one the user named or picked, else the `ask` default (a
+        student trained to answer from passages and cite them), loaded once in this worker thread."""
+        if self.model_name is not None or self.app.injected_model is not None:
+            return self.model
+        if self._grounded is None:
+            model = self.app.model_for("ask")
+            if model.name == self.model.name:
+                model = self.model
+            elif hasattr(model, "load"):
+                self.app.call_from_thread(self.set_status, f"loading {model.name}…")
+                model.load()
+            self._grounded = model
+        return self._grounded
 
     def show_sources(self) -> None:
         lv = self.query_one("#sources", ListView)

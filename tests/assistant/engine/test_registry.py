@@ -59,3 +59,23 @@ def test_task_option_has_help():
     assert r.exit_code == 0
     task_help = " ".join(r.output.split("--task [")[1].split("--help")[0].split())
     assert "chat, summarize or reply" in task_help, r.output
+
+
+def test_a_grounded_student_serves_ask_and_reply_kb_only(tmp_path, monkeypatch):
+    """Two shipped support students: the plain one keeps reply and chat, the grounded one (sorted first)
+    takes `ask` and `reply --kb`; a user's reply choice without grounded training is passed over for --kb."""
+    from assistant.services import models
+
+    for name, tasks in (("a-grounded", ["ask", "reply+kb"]), ("b-plain", ["chat", "reply"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps(
+            {"name": name, "task": "support", "adapter": "adapter.gguf", "tasks": tasks}))
+    monkeypatch.setattr(paths, "assets_dir", lambda: tmp_path)
+    assert [models.default_for(t) for t in ("reply", "chat", "ask")] == ["b-plain", "b-plain", "a-grounded"]
+    assert models.default_for("reply", "reply+kb") == "a-grounded"
+    models.set_default("reply", "b-plain")
+    assert models.default_for("reply", "reply+kb") == "a-grounded"
+    models.set_default("ask", "b-plain")  # the user's choice stands where its manifest lists no tasks...
+    assert models.default_for("ask") == "a-grounded"  # ...and is passed over where it lists others
+    (tmp_path / "b-plain" / "manifest.json").write_text(json.dumps({"name": "b-plain", "task": "support"}))
+    assert models.default_for("ask") == "b-plain"

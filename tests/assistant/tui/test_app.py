@@ -101,3 +101,23 @@ async def test_real_model_chat_end_to_end():
         await _wait_workers(pilot, app)
         reply = app.screen.query(ChatMessage)[-1]
         assert reply.role == "assistant" and len(reply.text.split()) > 2
+
+
+@pytest.mark.asyncio
+async def test_grounded_chat_answers_with_the_ask_default(monkeypatch):
+    """With "ground" on, a question goes to the `ask` default (a student trained on grounded answers), with its
+    passages in the prompt; off again, the chat model answers. A model the user picked answers both."""
+    plain, grounded = FakeModel(["Plain answer."]), FakeModel(["Reset it from the sign-in page [1]."])
+    plain.name, grounded.name = "plain", "grounded"
+    app = make_app()
+    monkeypatch.setattr(app, "model_for", lambda task, covers=None: {"chat": plain, "ask": grounded}[task])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+g", *"How do I reset my password?", "enter")
+        await _wait_workers(pilot, app)
+        assert app.screen.query(ChatMessage)[-1].text.startswith("Reset it from the sign-in page [1]")
+        assert len(grounded.calls) == 1 and "<<<SOURCES" in grounded.calls[0][-1]["content"] and not plain.calls
+        assert "model: grounded" in str(app.screen.query_one("#status").render())
+        await pilot.press("ctrl+g", *"thanks", "enter")
+        await _wait_workers(pilot, app)
+        assert app.screen.query(ChatMessage)[-1].text.strip() == "Plain answer." and len(grounded.calls) == 1
