@@ -134,6 +134,10 @@ UNCOVERED_REPLY_HINT = ("None of these excerpts covers this request. Do not use 
                         "inventing steps, policies or details, and say what the team will check.")
 
 
+COVERED_REPLY_HINT = ("Excerpt [{n}] covers this request. The customer reads this reply: tell them in your own words "
+                      "what the team will do and what they need to do or send, as excerpt [{n}] says, and end each "
+                      "sentence that uses it with [{n}]. Never copy the team's internal steps, system names or "
+                      "bracketed tool names such as [Pull up Account] into the reply.")
 _FILLER = re.compile(r"^(?:dear|hello|hi|best|kind|warm|sincerely|regards|thank|thanks)\b|^[\[<][^\]>]*[\]>],?$", re.I)
 
 
@@ -182,6 +186,11 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
                 f.update(reference=past_answer(f["meta"]["passage_texts"][n - 1], n), target="reference")
             else:
                 f["teacher_hint"] = f"Passage [{n}] holds the answer. Answer in two to four sentences, each ending with [{n}]."
+        elif src.task == "reply" and src.target == "teacher" and r["source"] in f["meta"]["passages"]:
+            # asked as the student is, 13 of about 100 teacher replies cited, and a quarter handed the customer the
+            # agent manual's own steps ("Get Full Name or Account ID for [Pull up Account]"): told which excerpt
+            # covers the request and who reads the reply
+            f["teacher_hint"] = COVERED_REPLY_HINT.format(n=f["meta"]["passages"].index(r["source"]) + 1)
         elif src.task == "reply" and src.target == "teacher" and r["source"] not in f["meta"]["passages"]:
             # no excerpt covers the request (the KB cannot answer it, or its answer was not retrieved): asked as the
             # student is, the teacher wrote a compensation request GitHub notification steps from a GitHub excerpt

@@ -147,7 +147,12 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert hint.startswith(ask["messages"][-1]["content"]) and hint.endswith(f"Passage [{n}] holds the answer. "
                                                                             f"Answer in two to four sentences, each ending with [{n}].")
     assert ask["teacher_messages"][:-1] == ask["messages"][:-1] and "holds the answer" not in ask["messages"][-1]["content"]
-    assert not any("teacher_messages" in out[k] for k in ("demo:q1:reply", "demo:q3", "demo:q2"))
+    assert not any("teacher_messages" in out[k] for k in ("demo:q3", "demo:q2"))
+    # a reply whose excerpt was retrieved: the teacher is told which, and that the customer reads it (it pasted
+    # the agent manual's bracketed steps); the student's prompt has no hint
+    told = reply["teacher_messages"][-1]["content"]
+    assert told.endswith(data_stage.COVERED_REPLY_HINT.format(n=n)) and f"Excerpt [{n}] covers" in told
+    assert "Excerpt [" not in reply["messages"][-1]["content"]
     # a reply to a request no excerpt covers: the teacher is told not to use them (it invented steps from them)
     uncovered = out["demo:q3:reply"]
     assert uncovered["teacher_messages"][-1]["content"].endswith(data_stage.UNCOVERED_REPLY_HINT)
