@@ -145,6 +145,12 @@ def test_ask_answers_from_the_built_in_kb_with_sources():
     assert out["answer"] and out["model"] and len(out["sources"]) == 4
     assert all(Path(s["path"]).exists() for s in out["sources"])
     assert {int(n) for n in re.findall(r"\[(\d+)\]", out["answer"])} <= {s["n"] for s in out["sources"]}
+    # answered by the shipped student trained on grounded answers, not the reply student
+    from assistant.engine import registry
+    from assistant.services import models
+
+    assert "ask" in registry.manifest_field(registry.all_models()[out["model"]], "tasks")
+    assert "ask" not in registry.manifest_field(registry.all_models()[models.default_for("reply")], "tasks")
 
 
 @pytest.mark.slow
