@@ -56,7 +56,7 @@ def test_mail_screen(snap_compare, size):
 @SIZES
 def test_models_screen_with_a_report_card(snap_compare, size):
     async def run_before(pilot):
-        await pilot.press("ctrl+l", "down")  # the shipped summarize student: its report card's 8-column tables
+        await pilot.press("ctrl+l", "down", "down")  # the shipped summarize student: its report card's 8-column tables
         await _settle(pilot)
 
     assert snap_compare(make_app(model=FakeModel()), terminal_size=size, run_before=run_before)
