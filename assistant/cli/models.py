@@ -38,7 +38,7 @@ def models_list(as_json):
 @click.option("--name", required=True, help="Name to use with --model: a plain word (no ':', '/' or spaces around it).")
 @click.option("--lora", type=click.Path(dir_okay=False), help="A LoRA adapter GGUF to apply on PATH.")
 @click.option("--task", type=click.Choice(RUNTIME_TASKS),
-              help="What the model is for: chat, summarize or reply (`assistant models default TASK NAME` "
+              help="What the model is for: chat, summarize, reply or ask (`assistant models default TASK NAME` "
                    "makes it that task's default).")
 def models_add(path, name, lora, task):
     """Register a GGUF model (optionally base + LoRA adapter). The file is checked first.

@@ -58,7 +58,7 @@ def test_task_option_has_help():
     r = CliRunner().invoke(cli, ["models", "add", "--help"])
     assert r.exit_code == 0
     task_help = " ".join(r.output.split("--task [")[1].split("--help")[0].split())
-    assert "chat, summarize or reply" in task_help, r.output
+    assert "chat, summarize, reply or ask" in task_help, r.output
 
 
 def test_a_grounded_student_serves_ask_and_reply_kb_only(tmp_path, monkeypatch):
