@@ -114,36 +114,45 @@ def _bounded(path: Path, text: str, title: str, cut: bool = False,
         yield DocError(str(path), f"too long: only the first {read} were read")
 
 
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.{0,8000}?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+MAX_FRONT_CHARS = 64_000
 FRONT_TERMS = ("description", "summary", "keywords", "tags", "aliases", "questions")
+# keys that make a leading `---` block front matter, not a page that opens with a rule and a "Note: ..." line
+FRONT_KEYS = frozenset(FRONT_TERMS) | {"title", "date", "layout", "author", "authors", "draft", "slug", "categories",
+                                       "permalink", "weight", "lang", "id", "sidebar_position"}
+MAX_TERMS_CHARS = 400  # about 90 word pieces: most of a chunk's 128 still embed its own words
 
 
 def front_matter(text: str) -> tuple[dict, str]:
     """A Markdown page's YAML front matter (Jekyll, Hugo, Obsidian) as a dict, and the page without it.
 
-    Only plain data is read (yaml.safe_load); a block that is not a mapping stays part of the text."""
+    Only plain data is read (yaml.safe_load); a block that is not a mapping with a known front-matter key, or
+    that does not parse, stays part of the text."""
     import yaml
 
-    m = _FRONT.match(text)
+    m = _FRONT.match(text[:MAX_FRONT_CHARS])
     if not m:
         return {}, text
     try:
         data = yaml.safe_load(m.group(1))
-    except yaml.YAMLError:
+    except Exception:  # YAMLError, or RecursionError on deeply nested brackets: text, like any other page
         return {}, text
-    return (data, text[m.end():]) if isinstance(data, dict) else ({}, text)
+    if not isinstance(data, dict) or not FRONT_KEYS & {str(k).lower() for k in data}:
+        return {}, text
+    return data, text[m.end():]
 
 
 def _terms(data: dict) -> str:
     """The words of the front matter's FRONT_TERMS fields, one line each: the requests a page answers
-    ("questions:") reach search in the reader's own words, which a manual for agents lacks."""
+    ("questions:") reach search in the reader's own words, which a manual for agents lacks. At most
+    MAX_TERMS_CHARS: they go before each chunk's words in its embedding, which reads 128 word pieces."""
     out = []
     for key in FRONT_TERMS:
         value = data.get(key)
         for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, (str, int, float)) and str(v).strip():
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip():
                 out.append(str(v).strip()[:300])
-    return "\n".join(out)[:4000]
+    return "\n".join(out)[:MAX_TERMS_CHARS]
 
 
 def read_file(path: Path) -> Iterator[Doc | DocError]:
@@ -158,6 +167,7 @@ def read_file(path: Path) -> Iterator[Doc | DocError]:
             yield from _mail_docs(path)
         elif suffix in TEXT_SUFFIXES:
             text, cut = _read_text(path)
+            text = text.removeprefix("\ufeff")
             meta, text = front_matter(text) if suffix in (".md", ".markdown") else ({}, text)
             first = re.search(r"\S[^\n]{0,400}", text[:100_000])
             title = str(meta.get("title") or "").strip() or (first.group(0).lstrip("# ").strip() if first else path.stem)

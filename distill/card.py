@@ -22,7 +22,8 @@ USES = {
 
 def use_of(m: dict) -> str:
     """What the student is the default for: its manifest's tasks when they name only grounded answers, else its kind's."""
-    return USES["ask"] if m.get("tasks") == ["ask"] else USES.get(m["task"], m["task"])
+    tasks = set(m.get("tasks") or ())
+    return USES["ask"] if "ask" in tasks and not tasks & {"reply", "chat"} else USES.get(m["task"], m["task"])
 
 
 def render(m: dict, report_md: str, notes: str = "") -> str:

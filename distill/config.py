@@ -237,7 +237,7 @@ class ExportConfig:
     min_agreement: float = field(default=0.9, metadata={"help": "fail below this top-1 agreement with torch"})
     tasks: tuple[str, ...] = field(default=(), metadata={"help": "the tasks the assistant may make it the default for "
                                    "(its manifest's tasks: ask, reply+kb, reply, chat, summarize-*); empty = every task "
-                                   "it has training examples for (a grounded student: ask,reply+kb)"})
+                                   "it has training examples for (replayed replies count: a grounded student names ask)"})
 
     def __post_init__(self):
         if isinstance(self.tasks, str):  # `export.tasks=ask,reply+kb` on the command line

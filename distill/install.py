@@ -18,7 +18,7 @@ from pathlib import Path
 
 from assistant import paths
 from assistant.engine import registry
-from assistant.tasks import RUNTIME_TASKS, SERVES
+from assistant.tasks import COVERS, RUNTIME_TASKS, SERVES
 from distill.config import Config
 from distill.data import trained_prompt_version
 from distill.layout import eval_dir, examples_path, export_dir, require
@@ -164,7 +164,7 @@ def _make_default(cfg: Config, force: bool, tasks: list[str] | tuple = ()) -> No
     for task in (t for t in SERVES[cfg.task] if not tasks or t in named):
         worse = [] if force else worse_than_current(cfg, task)
         if worse:
-            previous = current_default(task)
+            previous = current_default(task, COVERS.get(task))
             raise WorseThanDefault(
                 f"{cfg.name} is installed but not made the default for {task}: {'; '.join(worse)}. Use it with "
                 f"--model {cfg.name}, or pass --force to make it the default anyway"

@@ -82,7 +82,7 @@ def models_prepare():
 
 
 @models.command("default")
-@click.argument("task", type=click.Choice(["chat", "summarize", "reply"]))
+@click.argument("task", type=click.Choice(RUNTIME_TASKS))
 @click.argument("name")
 def models_default(task, name):
     """Use NAME for TASK from now on (also how to roll back after a retrain)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+from assistant import AssistantError
 from assistant.engine import registry
 from assistant.engine.models import ChatModel
 from assistant.engine.registry import ModelEntry
@@ -46,6 +47,12 @@ def resolve(spec: str | None, task: str, base_url: str | None = None, covers: st
 
 
 def set_default(task: str, name: str) -> None:
+    """Make `name` the default for `task`; refused for a student whose manifest lists other tasks (it would be
+    passed over)."""
+    e = registry.all_models().get(name)
+    if e is not None and not registry.trained_for(e, COVERS.get(task)):
+        raise AssistantError(f"{name} was trained for {', '.join(registry.manifest_field(e, 'tasks'))}, "
+                                      f"not {COVERS[task]}: it cannot be the default for {task}")
     registry.set_default(task, name, RUNTIME_TASKS)
 
 
@@ -78,8 +85,12 @@ def decode_speed(name: str, prompt: str = "Write a short note about tea.", max_t
 
 
 def task_of_student(e: ModelEntry) -> str | None:
-    """The runtime task a student is made the default for (its first)."""
-    return SERVES.get(e.task or "", (e.task,))[0] if e.task else None
+    """The runtime task a student is made the default for: the first its kind serves that its manifest's
+    tasks cover (a grounded student: ask), else its kind's first."""
+    if not e.task:
+        return None
+    kind = SERVES.get(e.task, (e.task,))
+    return next((t for t in kind if registry.trained_for(e, COVERS.get(t))), kind[0])
 
 
 def prepare() -> Iterator[tuple[str, Path]]:

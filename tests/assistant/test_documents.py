@@ -107,10 +107,18 @@ def test_markdown_front_matter_is_search_terms_not_text(tmp_path):
     assert docs[0].title == "Refunds"
     assert docs[0].text.startswith("# Refund Status") and "questions" not in docs[0].text
     assert set(docs[0].terms.splitlines()) == {"Where is my money back?", "Refund: how long?", "billing", "7"}
+    # a byte-order mark before it, a yes/no tag, and many questions: read, bounded, the text still clean
+    page.write_text("\ufeff---\ntags: [yes]\nquestions:\n" + "".join(f"  - Question {i}?\n" for i in range(500))
+                    + "---\n# Refund Status\n", encoding="utf-8")
+    docs, errors = _read(page)
+    assert not errors and docs[0].text == "# Refund Status\n" and docs[0].title == "Refund Status"
+    assert docs[0].terms.startswith("Question 0?") and len(docs[0].terms) <= documents.MAX_TERMS_CHARS
 
 
 @pytest.mark.parametrize("head", ["---\n- a list\n- not a mapping\n---\n", "---\nquestions: [unclosed\n---\n",
-                                  "---\nno closing line\n", "---\n!!python/object:os.system {}\n---\n"])
+                                  "---\nno closing line\n", "---\n!!python/object:os.system {}\n---\n",
+                                  "---\nNote: this page replaces the old refund page\n---\n",  # a rule, not front matter
+                                  "---\nquestions: " + "[" * 2000 + "\n---\n"])  # RecursionError inside the parser
 def test_front_matter_that_is_not_plain_mapping_stays_text(tmp_path, head):
     page = tmp_path / "p.md"
     page.write_text(head + "# Page\n\nBody text.\n")

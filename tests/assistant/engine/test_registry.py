@@ -75,7 +75,24 @@ def test_a_grounded_student_serves_ask_and_reply_kb_only(tmp_path, monkeypatch):
     assert models.default_for("reply", "reply+kb") == "a-grounded"
     models.set_default("reply", "b-plain")
     assert models.default_for("reply", "reply+kb") == "a-grounded"
-    models.set_default("ask", "b-plain")  # the user's choice stands where its manifest lists no tasks...
+    registry.set_default("ask", "b-plain", ("ask",))  # in config.toml by hand: it stands where its manifest lists no tasks...
     assert models.default_for("ask") == "a-grounded"  # ...and is passed over where it lists others
     (tmp_path / "b-plain" / "manifest.json").write_text(json.dumps({"name": "b-plain", "task": "support"}))
     assert models.default_for("ask") == "b-plain"
+
+
+def test_a_grounded_student_is_made_the_default_for_ask_only(tmp_path, monkeypatch):
+    """The app's `d` key and `assistant models default`: a student whose manifest lists only ask becomes the
+    ask default, and is refused as the reply default (it would be passed over without a word)."""
+    from assistant.services import models
+
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "manifest.json").write_text(json.dumps(
+        {"name": "g", "task": "support", "adapter": "adapter.gguf", "tasks": ["ask"]}))
+    monkeypatch.setattr(paths, "assets_dir", lambda: tmp_path)
+    e = models.all_models()["g"]
+    assert models.task_of_student(e) == "ask"
+    models.set_default("ask", "g")
+    with pytest.raises(AssistantError, match="g was trained for ask, not reply"):
+        models.set_default("reply", "g")
+    assert registry.load_config()["defaults"] == {"ask": "g"}
