@@ -105,11 +105,11 @@ def _read_text(path: Path) -> tuple[str, bool]:
 
 
 def _bounded(path: Path, text: str, title: str, cut: bool = False,
-             read: str = f"{MAX_TEXT_CHARS:,} characters") -> Iterator[Doc | DocError]:
+             read: str = f"{MAX_TEXT_CHARS:,} characters", terms: str = "") -> Iterator[Doc | DocError]:
     """The Doc, its text cut to MAX_TEXT_CHARS; a DocError beside it when anything was cut."""
     if len(text) > MAX_TEXT_CHARS:
         text, cut = text[:MAX_TEXT_CHARS], True
-    yield Doc(str(path), text, title[:200], meta={"truncated": True} if cut else {})
+    yield Doc(str(path), text, title[:200], meta={"truncated": True} if cut else {}, terms=terms)
     if cut:
         yield DocError(str(path), f"too long: only the first {read} were read")
 
@@ -171,10 +171,7 @@ def read_file(path: Path) -> Iterator[Doc | DocError]:
             meta, text = front_matter(text) if suffix in (".md", ".markdown") else ({}, text)
             first = re.search(r"\S[^\n]{0,400}", text[:100_000])
             title = str(meta.get("title") or "").strip() or (first.group(0).lstrip("# ").strip() if first else path.stem)
-            for doc in _bounded(path, text, title, cut):
-                if isinstance(doc, Doc):
-                    doc.terms = _terms(meta)
-                yield doc
+            yield from _bounded(path, text, title, cut, terms=_terms(meta))
         elif suffix in (".html", ".htm"):
             from assistant.mail import MAX_HTML_CHARS, html_to_text
 

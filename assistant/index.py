@@ -433,9 +433,9 @@ class Index:
         if cached and cached.stamp == stamp:
             return cached.ids, cached.matrix
         # and when the files were last indexed: a page edited and indexed again can get back its chunks' ids
-        version = tuple(self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks WHERE collection = ?",
-                                        (collection,)).fetchone()) + \
-            tuple(self.db.execute("SELECT MAX(indexed) FROM files WHERE collection = ?", (collection,)).fetchone())
+        version = tuple(self.db.execute(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0), (SELECT MAX(indexed) FROM files WHERE collection = ?1)"
+            " FROM chunks WHERE collection = ?1", (collection,)).fetchone())
         if cached and cached.version == version:
             self._matrix[collection] = cached._replace(stamp=stamp)
             return cached.ids, cached.matrix

@@ -79,8 +79,10 @@ def runtime_task(report_task: str) -> str:
 
 def current_default(task: str, covers: str | None = None) -> registry.ModelEntry | None:
     """The model the assistant uses for a runtime task today (the user's choice, else a shipped student),
-    for the exact task `covers` (a subject-line student is not the one used for paragraphs)."""
-    return registry.all_models().get(registry.default_for(task, lambda e: task in SERVES.get(e.task or "", ()), covers))
+    for the exact task `covers` (a subject-line student is not the one used for paragraphs); without it, the
+    task's own (COVERS), as the assistant's services.models.default_for asks."""
+    serves = lambda e: task in SERVES.get(e.task or "", ())
+    return registry.all_models().get(registry.default_for(task, serves, covers or COVERS.get(task)))
 
 
 def worse_than_current(cfg: Config, task: str, margin: float = 0.5) -> list[str]:
@@ -164,7 +166,7 @@ def _make_default(cfg: Config, force: bool, tasks: list[str] | tuple = ()) -> No
     for task in (t for t in SERVES[cfg.task] if not tasks or t in named):
         worse = [] if force else worse_than_current(cfg, task)
         if worse:
-            previous = current_default(task, COVERS.get(task))
+            previous = current_default(task)
             raise WorseThanDefault(
                 f"{cfg.name} is installed but not made the default for {task}: {'; '.join(worse)}. Use it with "
                 f"--model {cfg.name}, or pass --force to make it the default anyway"
