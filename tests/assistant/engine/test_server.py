@@ -22,7 +22,7 @@ from assistant.cli import cli
 from assistant.engine import registry
 from tests.assistant.engine.ggufs import NESTED_RANGES, PICKY, UNSAFE, with_template
 
-BASE, STUDENTS = registry.BASE_NAME, ("summarize-smollm2-135m-v4", "support-smollm2-135m-v3")
+BASE, STUDENTS = registry.BASE_NAME, tuple(registry.shipped_students())  # every shipped student is served
 CHAT = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
 
 
@@ -130,7 +130,7 @@ def error_of(body: bytes) -> str:
 @pytest.mark.slow
 def test_startup_prints_address_and_models_and_skips_the_unservable(served):
     text = served.text()
-    assert f"serving 4 models at http://127.0.0.1:{served.port}/v1; Ctrl-C stops" in text, text
+    assert STUDENTS and f"serving {len(STUDENTS) + 2} models at http://127.0.0.1:{served.port}/v1; Ctrl-C stops" in text, text
     for name in (BASE, *STUDENTS, "picky-template"):
         assert re.search(rf"^  {re.escape(name)} +→ /\S+\.gguf", text, re.M), text
     assert re.search(r"^warning: not serving 'gone': \S+gone\.gguf: cannot read \(No such file or directory\)$", text,
