@@ -19,8 +19,13 @@ RUN_CHARS = 80  # a tail this long made of one unit of up to RUN_PERIOD characte
 RUN_PERIOD = 20
 
 
+_MARKER = re.compile(r"\s*(?:\d{1,3}[.)]|[-*+\u2022])\s+")  # a list item's number or bullet
+_MARKER_SO_FAR = re.compile(r"\s*(?:\d{1,3}[.)]?|[-*+\u2022])?\s*")  # a line that may still become one
+
+
 def _norm(line: str) -> str:
-    return " ".join(line.split()).lower()
+    """A line as compared: "12. Call us [1]" repeats "11. Call us [1]" (the number is not the line)."""
+    return " ".join(_MARKER.sub("", line, count=1).split()).lower()
 
 
 def _run(text: str) -> tuple[int, int]:
@@ -63,8 +68,9 @@ def stop_loops(pieces: Iterable[str]) -> Iterator[str]:
                 if start + period > sent:
                     yield text[sent : start + period].rstrip()
                 return
-            partial = _norm(text[checked:])
-            safe = checked if partial and any(s.startswith(partial) for s in seen) else len(text)
+            partial = text[checked:]  # held while it may yet repeat a line, or is only a list number so far
+            held = seen and (_MARKER_SO_FAR.fullmatch(partial) or any(s.startswith(_norm(partial)) for s in seen))
+            safe = checked if held else len(text)
             safe = min(safe, start + period)  # a run might become a runaway: hold it
             if safe > sent:
                 yield text[sent:safe]

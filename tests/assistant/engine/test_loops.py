@@ -48,3 +48,14 @@ def test_collapse_repeats():
     assert collapse_repeats("Not Much: Not Much: Not Much: Not") == "Not Much"
     assert collapse_repeats("Unfinished Project: Unfinished Project") == "Unfinished Project"
     assert collapse_repeats("Budget for Q3: final numbers") == "Budget for Q3: final numbers"
+
+
+def test_a_numbered_list_repeating_its_item_under_a_new_number_is_a_loop():
+    steps = "1. Get the account ID [1].\n2. Offer the refund [1].\n"
+    text = steps + "".join(f"{i}. Guests wait for the item to arrive [1].\n" for i in range(3, 12))
+    for n in (1, 2, 5):  # not even "4." of the repeat shows
+        assert guarded(text, n) == steps + "3. Guests wait for the item to arrive [1].\n"
+    bullets = "- Check the order status.\n- Refund the item.\n- Check the order status.\n- more"
+    assert guarded(bullets) == "- Check the order status.\n- Refund the item.\n"
+    distinct = "1. Check the order.\n2. Check the order status.\n10) Tell the customer.\n2023 was a good year.\n"
+    assert guarded(distinct, 1) == distinct
