@@ -53,7 +53,7 @@ def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float 
     so a reader sees which statements the sources back. An answer that cites already is kept, without
     marks that point at no passage; with `fill`, its sentences that cite nothing are marked as above.
     """
-    answer = keep_valid(answer, len(passages))
+    answer = repoint(keep_valid(answer, len(passages)), passages, min_share)
     if not passages or (_CITED.search(answer) and not fill):
         return answer
     vocab = [_content(p) for p in passages]
@@ -122,6 +122,28 @@ def keep_supported(answer: str, passages: list[str]) -> str:
 
     lines = [" ".join(_MARK.sub(lambda m: backed(s, m), s) for s in line) for line in sentence_lines(answer)]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def repoint(answer: str, passages: list[str], min_share: float = 0.6) -> str:
+    """The answer with each mark whose passage does not hold its sentence (`supported`) moved to the passage
+    that holds the largest share of the sentence's words, when that share is at least `min_share`: a small
+    model often copies a step from one passage and numbers another. A mark no passage explains is kept."""
+    vocab, moves = [_content(p) for p in passages], []
+
+    def moved(sentence: str, m: re.Match) -> str:
+        n, words = int(m.group(1)), _content(_CITED.sub("", sentence))
+        if not words or not 1 <= n <= len(passages) or supported(sentence, passages[n - 1]):
+            return m.group()
+        share, best = max((len(words & v) / len(words), i) for i, v in enumerate(vocab, 1))
+        if share < min_share:
+            return m.group()
+        moves.append(best)
+        return m.group().replace(f"[{n}]", f"[{best}]")
+
+    if not passages or not _CITED.search(answer):
+        return answer
+    lines = [" ".join(_MARK.sub(lambda m: moved(s, m), s) for s in line) for line in sentence_lines(answer)]
+    return "\n".join(line.rstrip() for line in lines) if moves else answer  # untouched when no mark moves
 
 
 def supported(sentence: str, passage: str, min_share: float = 0.5) -> bool:

@@ -137,6 +137,25 @@ def test_cite_marks_the_sentences_a_passage_backs():
     assert cite(answer, []) == answer
 
 
+def test_a_mark_on_the_wrong_passage_moves_to_the_one_that_holds_the_sentence():
+    from assistant.tasks.ask import cite
+
+    passages = ["Recover Username: ask for the customer's email address and zip code, then click [Find Username].",
+                "Recover Password: tell the customer you cannot see their password, but you can generate a new "
+                "one with the [Make Password] button once they give their PIN.",
+                "Billing disputes are handled by the finance team within five business days."]
+    answer = ("You cannot see their password, but you can generate a new one with Make Password [1]. "
+              "Billing disputes take five business days. [3]\nAsk for the email address and zip code [1]. "
+              "Our office is in a lovely old town by the sea [2].")
+    assert cite(answer, passages) == (
+        "You cannot see their password, but you can generate a new one with Make Password [2]. "  # moved
+        "Billing disputes take five business days [3].\n"  # right already (the mark now before its stop)
+        "Ask for the email address and zip code [1]. "  # right already
+        "Our office is in a lovely old town by the sea [2].")  # no passage holds it: the model's mark is kept
+    right = "Billing disputes take five business days. [3]"
+    assert cite(right, passages) == right  # nothing moves: the answer is left as written
+
+
 @pytest.mark.slow
 def test_ask_answers_from_the_built_in_kb_with_sources():
     r = run_cli("ask", "How do I return a damaged item?", "--json")
