@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from assistant.tasks.guard import fence, neutralize
 
@@ -63,7 +64,7 @@ def cite(answer: str, passages: list[str], min_words: int = 5, min_share: float 
         for sentence in _SENTENCE.split(line):
             words = _content(sentence)
             if len(words) >= min_words and not _CITED.search(sentence):
-                share, n = max((len(words & v) / len(words), i) for i, v in enumerate(vocab, 1))
+                share, n = _best_passage(words, vocab)
                 if share >= min_share:
                     m = re.search(r"[.!?:;]*$", sentence)
                     sentence = f"{sentence[:m.start()]} [{n}]{sentence[m.start():]}"
@@ -112,38 +113,45 @@ def cited_sentences(answer: str) -> list[tuple[str, int]]:
     return [(s, int(n)) for line in sentence_lines(answer) for s in line for n in _CITED.findall(s)]
 
 
+def _best_passage(words: set[str], vocab: list[set[str]]) -> tuple[float, int]:
+    """(share, n): the passage n whose content words hold the largest share of `words`."""
+    return max((len(words & v) / len(words), i) for i, v in enumerate(vocab, 1))
+
+
+def _each_mark(answer: str, mark: Callable[[str, int, str], str]) -> str:
+    """The answer with each [n] mark replaced by `mark(sentence, n, the mark as written)`, each mark before its
+    sentence's full stop (`sentence_lines`)."""
+    lines = [" ".join(_MARK.sub(lambda m: mark(s, int(m.group(1)), m.group()), s) for s in line)
+             for line in sentence_lines(answer)]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def keep_supported(answer: str, passages: list[str]) -> str:
     """The answer with only the marks whose passage backs their sentence (`supported`), each before its
     sentence's full stop: one wrong mark does not take the right ones with it."""
-
-    def backed(sentence: str, m: re.Match) -> str:
-        n = int(m.group(1))
-        return m.group() if 1 <= n <= len(passages) and supported(sentence, passages[n - 1]) else ""
-
-    lines = [" ".join(_MARK.sub(lambda m: backed(s, m), s) for s in line) for line in sentence_lines(answer)]
-    return "\n".join(line.rstrip() for line in lines)
+    return _each_mark(answer, lambda s, n, m: m if 1 <= n <= len(passages) and supported(s, passages[n - 1]) else "")
 
 
 def repoint(answer: str, passages: list[str], min_share: float = 0.6) -> str:
     """The answer with each mark whose passage does not hold its sentence (`supported`) moved to the passage
     that holds the largest share of the sentence's words, when that share is at least `min_share`: a small
     model often copies a step from one passage and numbers another. A mark no passage explains is kept."""
-    vocab, moves = [_content(p) for p in passages], []
-
-    def moved(sentence: str, m: re.Match) -> str:
-        n, words = int(m.group(1)), _content(_CITED.sub("", sentence))
-        if not words or not 1 <= n <= len(passages) or supported(sentence, passages[n - 1]):
-            return m.group()
-        share, best = max((len(words & v) / len(words), i) for i, v in enumerate(vocab, 1))
-        if share < min_share:
-            return m.group()
-        moves.append(best)
-        return m.group().replace(f"[{n}]", f"[{best}]")
-
     if not passages or not _CITED.search(answer):
         return answer
-    lines = [" ".join(_MARK.sub(lambda m: moved(s, m), s) for s in line) for line in sentence_lines(answer)]
-    return "\n".join(line.rstrip() for line in lines) if moves else answer  # untouched when no mark moves
+    vocab, moved = [_content(p) for p in passages], []
+
+    def mark(sentence: str, n: int, written: str) -> str:
+        words = _content(_CITED.sub("", sentence))
+        if not words or not 1 <= n <= len(passages) or supported(sentence, passages[n - 1]):
+            return written
+        share, best = _best_passage(words, vocab)
+        if share < min_share:
+            return written
+        moved.append(best)
+        return written.replace(f"[{n}]", f"[{best}]")
+
+    out = _each_mark(answer, mark)
+    return out if moved else answer  # as written when no mark moves
 
 
 def supported(sentence: str, passage: str, min_share: float = 0.5) -> bool:
