@@ -93,6 +93,10 @@ class Source:
     columns: dict = field(default_factory=dict, metadata={"help": "csv/jsonl column mapping: text, subject, target, id, language"})
     kb_data: str = field(default="", metadata={"help": "grounded: the folder of the shared data sets the StackFAQ "
                                                        "knowledge base is written from"})
+    without_source: float = field(default=0.0, metadata={"help": "grounded ask, train: share of the answerable questions "
+                                                         "asked again with their answering passage left out (the next "
+                                                         "retrieved takes its place), answered that the passages do "
+                                                         "not cover it"})
 
     def __post_init__(self):
         where = "data.sources"
@@ -101,7 +105,7 @@ class Source:
                                   "grounded"),
                split=("auto", "train", "val"), target=("reference", "teacher"))
         at_least(self, where, limit=0, weight=0)
-        between(self, where, inject=(0, 1))
+        between(self, where, inject=(0, 1), without_source=(0, 1))
         if self.val_percent != -1:
             between(self, where, val_percent=(0, 100))
 

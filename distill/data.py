@@ -196,6 +196,18 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # student is, the teacher wrote a compensation request GitHub notification steps from a GitHub excerpt
             f["teacher_hint"] = UNCOVERED_REPLY_HINT
         yield r["id"], f
+        if src.task == "ask" and r["split"] == "train" and r["source"] in f["meta"]["passages"] and \
+                random_share(r["id"] + ":without-source") < src.without_source:
+            # the same question without the passage that answers it: v2, trained on a sixth of its questions being
+            # ones the KB cannot answer (their wording unlike the others'), said "not covered" to half of such
+            # questions and to 11% of answerable ones. Side by side, the two teach that the passages decide.
+            kept = [h for h in idx.passages(r["question"], grounded.collection(r["kb"]), grounded.PASSAGES + 1)
+                    if Path(h.path).name != r["source"]][:grounded.PASSAGES]
+            yield f"{r['id']}:without-source", {
+                "text": r["question"], "kb": [h.text for h in kept], "split": "train",
+                "reference": ask_task.NOT_COVERED, "target": "reference",
+                "meta": {"kb": r["kb"], "source": "", "held_out": r["source"],
+                         "passages": [Path(h.path).name for h in kept], "passage_texts": [h.text for h in kept]}}
 
 
 def _mail_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:

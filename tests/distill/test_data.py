@@ -159,6 +159,41 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert "None of these excerpts" not in uncovered["messages"][-1]["content"]
 
 
+def test_without_source_asks_an_answerable_question_again_without_its_answering_passage(tmp_path):
+    """The real index over the demo KB: with without_source = 1, each answerable training question is asked a
+    second time with its answering passage left out and the next retrieved in its place, answered "not covered";
+    a dev question and a question the KB cannot answer are asked once, and 0 (the default) adds nothing."""
+    import gzip
+
+    qs = tmp_path / "questions.jsonl.gz"
+    rows = [{"id": "demo:q1", "kb": "demo", "question": "I forgot my password, how do I get a new one?",
+             "source": "account-access-recover-password.md", "split": "train"},
+            {"id": "demo:q2", "kb": "demo", "question": "How can I check the status of my order?",
+             "source": "shipping-issue-shipping-status.md", "split": "dev"},
+            {"id": "demo:q3", "kb": "demo", "question": "Which wine goes with fish?", "source": None, "split": "train"}]
+    with gzip.open(qs, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+
+    def build(share: str) -> dict:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'name = "g"\ntask = "support"\n[[data.sources]]\nkind = "grounded"\npath = "{qs}"\n'
+                       f'task = "ask"\ntarget = "teacher"\n{share}')
+        return {ex["id"]: ex for ex in data_stage.build_examples(load_config(cfg))}
+
+    assert sorted(build("")) == ["demo:q1", "demo:q2", "demo:q3"]
+    out = build("without_source = 1.0\n")
+    assert sorted(out) == ["demo:q1", "demo:q1:without-source", "demo:q2", "demo:q3"]
+    asked, without = out["demo:q1"], out["demo:q1:without-source"]
+    assert without["split"] == "train" and without["use"] == "reference" and without["reference"] == ask_task.NOT_COVERED
+    assert rows[0]["source"] in asked["meta"]["passages"] and rows[0]["source"] not in without["meta"]["passages"]
+    assert len(without["meta"]["passages"]) == len(asked["meta"]["passages"])
+    # the other passages keep their order, the next one retrieved fills the gap
+    assert [p for p in asked["meta"]["passages"] if p != rows[0]["source"]] == without["meta"]["passages"][:-1]
+    assert "# Recover Password" not in without["messages"][-1]["content"]
+    assert without["meta"]["held_out"] == rows[0]["source"] and not without["meta"]["source"]
+    assert "teacher_messages" not in without
+
+
 def test_no_dev_question_has_its_text_or_a_paraphrase_in_training(tmp_path, shared):
     """StackFAQ holds several paraphrases of each thread's question, and 40 of its questions are asked of the
     demo KB too: split by question id, 6 texts were in both splits and 49 of 53 answerable StackFAQ dev
