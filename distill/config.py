@@ -178,6 +178,9 @@ class TrainConfig:
                                   "do not cover the question (unanswerable ones, and the teacher's where the source was "
                                   "not retrieved), on top of their source's weight: too many teach a student to say it "
                                   "to every question"})
+    shuffle_passages: float = field(default=0.0, metadata={"help": "share of the grounded answer copies that cite, trained "
+                                    "with their passages in another order and the marks renumbered to match (retrieval "
+                                    "puts the answering passage first for most questions: the student learned to cite [1])"})
     drop_invented: bool = field(default=False, metadata={"help": "leave out teacher summaries that state a name, number, "
                                                               "date or address their email does not hold"})
     dpo_weight: float = field(default=0.0, metadata={"help": "weight of a DPO loss on (edited final, model draft) "
@@ -198,6 +201,7 @@ class TrainConfig:
         if isinstance(self.rejected, str):  # `train.rejected=own.jsonl.gz` on the command line
             object.__setattr__(self, "rejected", (self.rejected,))
         check_types(self, "train")
+        between(self, "train", shuffle_passages=(0, 1))
         one_of(self, "train", method=("lora", "full"), kd=("none", "forward_kl", "reverse_kl", "jsd"),
                keep=("best", "last"), autocast=("auto", "bf16", "none"))
         at_least(self, "train", lora_r=1, warmup_steps=0, max_steps=1, batch_tokens=1, grad_accum=1, max_len=2, row_len=0,

@@ -168,7 +168,8 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
     for r in rows:
         hits = idx.passages(r["question"], grounded.collection(r["kb"]), grounded.PASSAGES)
         f = {"text": r["question"], "kb": [h.text for h in hits], "split": "val" if r["split"] == "dev" else "train",
-             "meta": {"kb": r["kb"], "source": r["source"], "passages": [Path(h.path).name for h in hits],
+             "meta": {"kb": r["kb"], "question": r["question"], "source": r["source"],
+                      "passages": [Path(h.path).name for h in hits],
                       "passage_texts": [h.text for h in hits]}}
         if src.task == "ask" and src.target == "teacher" and not r["source"]:
             # a question its KB cannot answer: the answer is the one the prompt asks for, not the teacher's (which
@@ -206,7 +207,7 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             yield f"{r['id']}:without-source", {
                 "text": r["question"], "kb": [h.text for h in kept], "split": "train",
                 "reference": ask_task.NOT_COVERED, "target": "reference",
-                "meta": {"kb": r["kb"], "source": "", "held_out": r["source"],
+                "meta": {"kb": r["kb"], "question": r["question"], "source": "", "held_out": r["source"],
                          "passages": [Path(h.path).name for h in kept], "passage_texts": [h.text for h in kept]}}
 
 

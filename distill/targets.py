@@ -72,6 +72,24 @@ def echoes(answer: str, prompt: str, min_new: int = 5, min_share: float = 0.25) 
     return len(new) < min_new or len(new) < min_share * len(words)
 
 
+def reordered(ex: dict, target: str, rng: random.Random) -> tuple[dict, str, None]:
+    """A grounded `ask` example with its passages in another order (drawn by `rng`), its prompt built again and
+    the target's [n] marks renumbered to follow their passages: the source can be anywhere, not mostly first."""
+    from assistant import tasks
+    from assistant.tasks.ask import _CITED
+
+    meta = ex["meta"]
+    order = list(range(len(meta["passage_texts"])))
+    while len(order) > 1 and order == sorted(order):
+        rng.shuffle(order)
+    new_number = {old + 1: new + 1 for new, old in enumerate(order)}
+    messages = tasks.task("ask").prompt(meta["question"], [meta["passage_texts"][i] for i in order]).messages
+    meta = {**meta, "passages": [meta["passages"][i] for i in order],
+            "passage_texts": [meta["passage_texts"][i] for i in order]}
+    target = _CITED.sub(lambda m: f"[{new_number.get(int(m.group(1)), int(m.group(1)))}]", target)
+    return {**ex, "id": f"{ex['id']}:reordered", "messages": messages, "meta": meta}, target, None
+
+
 def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[dict, str, None]]]:
     """(example, target, teacher top-k) for training, and (example, reference, None) held out."""
     from assistant.tasks.ask import abstains
@@ -121,6 +139,12 @@ def pairs(cfg: Config) -> tuple[list[tuple[dict, str, dict | None]], list[tuple[
                 continue
         weight = ex["weight"] * (cfg.train.abstain_weight if says_uncovered else 1)
         copies = int(weight) + (random.Random(ex["id"]).random() < weight % 1)
+        if cfg.train.shuffle_passages and ex["task"] == "ask" and grounded and topk is None and not says_uncovered \
+                and ex["meta"].get("question"):
+            draw = random.Random(ex["id"] + ":order")
+            train += [reordered(ex, target, draw) if draw.random() < cfg.train.shuffle_passages else (ex, target, None)
+                      for _ in range(copies)]
+            continue
         train += [(ex, target, topk)] * copies
     ks = {t["shape"][1] for _, _, t in train if t is not None}
     if len(ks) > 1:  # one batch cannot hold both, hours into training

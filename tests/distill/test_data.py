@@ -131,6 +131,7 @@ def test_grounded_questions_are_asked_with_the_passages_the_assistant_retrieves(
     assert ask["split"] == "train" and out["demo:q2"]["split"] == "val"  # the corpus's own split
     meta = ask["meta"]
     assert meta["source"] in meta["passages"] and len(meta["passages"]) == grounded.PASSAGES
+    assert meta["question"] == rows[0]["question"]  # for the prompt in another order (train.shuffle_passages)
     idx = Index.open(user_dir() / "grounded" / "index.db")
     hits = idx.passages(rows[0]["question"], grounded.collection("demo"), grounded.PASSAGES)
     assert ask["messages"] == tasks.task("ask").prompt(rows[0]["question"], [h.text for h in hits]).messages

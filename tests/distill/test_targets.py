@@ -140,3 +140,46 @@ def test_a_grounded_reply_that_hands_the_customer_the_agents_bracketed_actions_i
     outputs = ["Hello! 1. Get Full Name or Account ID for [Pull up Account]\n2. Enter 'manager' into [Notify Internal Team]",
                "Hello! Could you send me your full name or account ID, so that I can look up your refund? [1]"]
     assert [i for i, _ in teacher_pairs(tmp_path, exs, outputs)] == ["r1"]
+
+
+def test_shuffle_passages_moves_the_answering_passage_and_renumbers_the_marks_to_follow_it(tmp_path):
+    """Retrieval puts the answering passage first for most questions, and the student learned to cite [1]: with
+    train.shuffle_passages, a share of the copies of a citing answer train with the passages in another order,
+    the prompt built again as `assistant ask` builds it, each mark still naming the passage that backs its sentence."""
+    import json
+
+    from assistant import tasks
+    from assistant.tasks.ask import NOT_COVERED, cited_sentences, supported
+    from distill.config import load_config
+    from distill.layout import examples_path
+    from distill.targets import pairs
+
+    passages = PASSAGES + ["# Gift cards\n\nGift cards cannot be refunded or exchanged for cash at any store."]
+    question = "How do I reset my password and change my address?"
+    answer = ("Open Settings, choose Security and press Reset password [1]. "
+              "Open Orders, pick the order and edit the address until the order ships [2].")
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "g"\ntask = "reply"\n')
+    meta = {"question": question, "passage_texts": passages, "passages": ["pw.md", "ship.md", "gift.md"]}
+    base = {"source": "grounded", "task": "ask", "split": "train", "use": "reference", "weight": 2.0, "meta": meta,
+            "messages": tasks.task("ask").prompt(question, passages).messages}
+    exs = [{**base, "id": f"q{i}", "reference": answer} for i in range(40)] + \
+          [{**base, "id": "none", "reference": NOT_COVERED}]
+    f = examples_path(load_config(cfg_path))
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("".join(json.dumps(r) + "\n" for r in exs))
+
+    plain, _ = pairs(load_config(cfg_path))
+    assert len(plain) == 82 and all(t == ex["reference"] for ex, t, _ in plain)
+    mixed, _ = pairs(load_config(cfg_path, ["train.shuffle_passages=0.5"]))
+    moved = [(ex, t) for ex, t, _ in mixed if ex["id"].endswith(":reordered")]
+    assert len(mixed) == 82 and 20 <= len(moved) <= 60  # copies, not extra ones; the abstention never moves
+    assert not any(ex["id"].startswith("none:") for ex, _ in moved)
+    for ex, target in moved:
+        texts = ex["meta"]["passage_texts"]
+        assert sorted(texts) == sorted(passages) and texts != passages
+        assert [p for p in ex["meta"]["passages"]] == [meta["passages"][passages.index(t)] for t in texts]
+        assert ex["messages"] == tasks.task("ask").prompt(question, texts).messages
+        marks = cited_sentences(target)
+        assert len(marks) == 2 and all(supported(s, texts[n - 1]) for s, n in marks)
+    assert {n for ex, t in moved for _, n in cited_sentences(t)} - {1, 2}  # the sources land elsewhere too
