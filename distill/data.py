@@ -165,12 +165,15 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
     wanted = {"train": "train", "val": "dev"}.get(src.split)
     rows = [r for r in _rows_jsonl(path) if wanted is None or r["split"] == wanted]
     idx = grounded.index_for({r["kb"] for r in rows}, path.parent, Path(src.kb_data) if src.kb_data else None)
+
+    def asked(r: dict, hits: list, **meta) -> dict:
+        return {"text": r["question"], "kb": [h.text for h in hits], "split": "val" if r["split"] == "dev" else "train",
+                "meta": {"kb": r["kb"], "question": r["question"], "source": r["source"],
+                         "passages": [Path(h.path).name for h in hits], "passage_texts": [h.text for h in hits], **meta}}
+
     for r in rows:
         hits = idx.passages(r["question"], grounded.collection(r["kb"]), grounded.PASSAGES)
-        f = {"text": r["question"], "kb": [h.text for h in hits], "split": "val" if r["split"] == "dev" else "train",
-             "meta": {"kb": r["kb"], "question": r["question"], "source": r["source"],
-                      "passages": [Path(h.path).name for h in hits],
-                      "passage_texts": [h.text for h in hits]}}
+        f = asked(r, hits)
         if src.task == "ask" and src.target == "teacher" and not r["source"]:
             # a question its KB cannot answer: the answer is the one the prompt asks for, not the teacher's (which
             # answered 5 of 5 such questions from elsewhere)
@@ -204,11 +207,8 @@ def _grounded_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:
             # questions and to 11% of answerable ones. Side by side, the two teach that the passages decide.
             kept = [h for h in idx.passages(r["question"], grounded.collection(r["kb"]), grounded.PASSAGES + 1)
                     if Path(h.path).name != r["source"]][:grounded.PASSAGES]
-            yield f"{r['id']}:without-source", {
-                "text": r["question"], "kb": [h.text for h in kept], "split": "train",
-                "reference": ask_task.NOT_COVERED, "target": "reference",
-                "meta": {"kb": r["kb"], "question": r["question"], "source": "", "held_out": r["source"],
-                         "passages": [Path(h.path).name for h in kept], "passage_texts": [h.text for h in kept]}}
+            yield f"{r['id']}:without-source", {**asked(r, kept, source="", held_out=r["source"]),
+                                                 "reference": ask_task.NOT_COVERED, "target": "reference"}
 
 
 def _mail_examples(src: Source, path: Path) -> Iterator[tuple[str, dict]]:

@@ -49,12 +49,12 @@ def main(config: str, system: str, limit: str = "0") -> None:
     cfg = load_config(config)
     rows = [r for r in map(json.loads, open(examples_path(cfg)))
             if r["split"] == "val" and r["task"] == "ask" and "passage_texts" in r.get("meta", {})]
-    outputs = {o["id"]: o[system] for o in map(json.loads, open(eval_dir(cfg) / "outputs.jsonl")) if o["id"] in
-               {r["id"] for r in rows}}
+    ids = {r["id"] for r in rows}
+    outputs = {o["id"]: o[system] for o in map(json.loads, open(eval_dir(cfg) / "outputs.jsonl")) if o["id"] in ids}
     rows = [r for r in rows if r["id"] in outputs][: int(limit) or None]
     idx = Index.open(paths.data_dir() / "grounded" / "index.db")  # the one `distill data` built, every KB in it
-    cosine = {r["id"]: max(idx.dense(r["messages"][-1]["content"].rpartition("Question:")[2].strip(),
-                                     grounded.collection(r["meta"]["kb"]), 5).values(), default=0.0) for r in rows}
+    cosine = {r["id"]: max(idx.dense(r["meta"]["question"], grounded.collection(r["meta"]["kb"]), 5).values(),
+                           default=0.0) for r in rows}
     path, lora = installed(system)
     model = LlamaCppModel(system, Path(path), Path(lora) if lora else None, n_ctx=3072)
     lp = {}
